@@ -1,0 +1,1 @@
+"""PyBullet simulation: the ground-truth world, cameras and the task suite."""
