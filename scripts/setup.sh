@@ -72,8 +72,9 @@ fi
 if ! stamp_ok deps "$(deps_hash)"; then
   say "installing pinned packages from requirements.lock (first run: a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3" 2>&1 | { grep -v "^WARNING: Location" || true; }
-  "$VENV/bin/python" -m pip install -q --no-deps -r "$LOCK" 2>&1 | { grep -v "^WARNING: Location" || true; }
-  [ "${PIPESTATUS[0]}" = 0 ] || die "pip install -r requirements.lock failed (see above)"
+  if ! "$VENV/bin/python" -m pip install -q --no-deps -r "$LOCK" 2>&1 | { grep -v "^WARNING: Location" || true; }; then
+    die "pip install -r requirements.lock failed (see above)"
+  fi
   "$VENV/bin/python" -m pip check >/dev/null || { "$VENV/bin/python" -m pip check; die "pip check found broken requirements"; }
   # The ROS 2 wheels' exported CMake targets name the wheel build machine's include paths.
   # CMake rejects imported targets whose include dirs do not exist: point them at this venv.
@@ -92,7 +93,8 @@ if ! stamp_ok build "$(build_hash)"; then
   say "colcon build (physworld_interfaces, physworld) -> install/"
   # shellcheck disable=SC1091
   source "$ROOT/scripts/env.sh" --no-overlay
-  rm -rf "$ROOT/build" "$ROOT/install"; mkdir -p "$ROOT/log"
+  [ "$FORCE" = 1 ] && rm -rf "$ROOT/build" "$ROOT/install"
+  mkdir -p "$ROOT/log"
   colcon --log-base "$ROOT/log" build --base-paths src --build-base "$ROOT/build" --install-base "$ROOT/install" \
     --symlink-install --event-handlers console_cohesion- summary+ \
     --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" -Wno-dev \

@@ -1,8 +1,8 @@
 """ament_python package: the ROS-free core (`physworld`), the nodes (`physworld.ros`) and the
 launch/config/urdf files (symlinked from the repository's top level) installed to share/physworld."""
 
-from glob import glob
 import os
+from glob import glob
 
 from setuptools import find_packages, setup
 
@@ -47,7 +47,6 @@ setup(
     description="PhysWorld: robot learning from a physical world model.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [f"{n} = physworld.ros.{n}:main" for n in NODES]
-        + ["physworld = physworld.cli:main"],
+        "console_scripts": [f"{n} = physworld.ros.{n}:main" for n in NODES] + ["physworld = physworld.cli:main"],
     },
 )

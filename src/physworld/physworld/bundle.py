@@ -33,13 +33,13 @@ SCENE_FILE = "scene.json"
 class BundleObject:
     name: str
     category: str
-    mesh: str                      # path relative to the bundle directory
-    position: list[float]          # [x, y, z] world frame
-    orientation: list[float]       # quaternion [x, y, z, w]
-    mass: float                    # kg
-    friction: float                # lateral friction coefficient
+    mesh: str  # path relative to the bundle directory
+    position: list[float]  # [x, y, z] world frame
+    orientation: list[float]  # quaternion [x, y, z, w]
+    mass: float  # kg
+    friction: float  # lateral friction coefficient
     extent: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # mesh AABB size
-    movable: bool = True           # False for static parts (shelf, dustpan, plate) fixed to the world
+    movable: bool = True  # False for static parts (shelf, dustpan, plate) fixed to the world
     target_trajectory: list[list[float]] | None = None  # (T, 7) poses from the video, or None
 
 
@@ -47,13 +47,13 @@ class BundleObject:
 class SceneBundle:
     task_name: str
     task_text: str
-    camera: dict                   # CameraIntrinsics.to_dict()
+    camera: dict  # CameraIntrinsics.to_dict()
     T_world_camera: list[list[float]]
     gravity_rotation: list[list[float]]  # R (3x3) applied to camera-frame geometry, eq. 2
     background_mesh: str | None
     background_friction: float
     objects: list[BundleObject]
-    frame_dt: float = 0.1          # seconds between video frames
+    frame_dt: float = 0.1  # seconds between video frames
     source: str = "reconstruction"  # "reconstruction" or "ground_truth" (oracle bundles, debugging only)
     meta: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION

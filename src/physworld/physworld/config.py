@@ -24,8 +24,9 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 
-def param(default: Any, description: str, *, range: tuple | None = None, choices: tuple | None = None,
-          read_only: bool = False) -> Any:
+def param(
+    default: Any, description: str, *, range: tuple | None = None, choices: tuple | None = None, read_only: bool = False
+) -> Any:
     """A dataclass field carrying the metadata used for validation and ROS parameter descriptors."""
     meta = {"description": description, "range": range, "choices": choices, "read_only": read_only}
     if isinstance(default, (list, dict)):
@@ -97,8 +98,10 @@ def load_config(cls: type[T], path: str | Path | None, node_name: str, overrides
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected float, got {type(value).__name__} ({value!r})")
     if tp in (int, str, bool):
         if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
             return value

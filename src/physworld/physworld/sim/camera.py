@@ -42,13 +42,24 @@ class CameraIntrinsics:
         return float(np.rad2deg(2.0 * np.arctan(0.5 * self.height / self.fy)))
 
     def to_dict(self) -> dict:
-        return dict(width=self.width, height=self.height, fx=self.fx, fy=self.fy, cx=self.cx, cy=self.cy,
-                    near=self.near, far=self.far)
+        return dict(
+            width=self.width,
+            height=self.height,
+            fx=self.fx,
+            fy=self.fy,
+            cx=self.cx,
+            cy=self.cy,
+            near=self.near,
+            far=self.far,
+        )
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CameraIntrinsics":
-        return cls(**{k: d[k] for k in ("width", "height", "fx", "fy", "cx", "cy")},
-                   near=d.get("near", 0.05), far=d.get("far", 5.0))
+    def from_dict(cls, d: dict) -> CameraIntrinsics:
+        return cls(
+            **{k: d[k] for k in ("width", "height", "fx", "fy", "cx", "cy")},
+            near=d.get("near", 0.05),
+            far=d.get("far", 5.0),
+        )
 
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -66,8 +77,9 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return T
 
 
-def unproject(depth: np.ndarray, intr: CameraIntrinsics, T_world_optical: np.ndarray | None = None,
-              mask: np.ndarray | None = None) -> np.ndarray:
+def unproject(
+    depth: np.ndarray, intr: CameraIntrinsics, T_world_optical: np.ndarray | None = None, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Points (N, 3) of valid depth pixels, in the optical frame or in the world if a pose is given."""
     depth = np.asarray(depth, dtype=np.float64)
     if depth.shape != (intr.height, intr.width):
@@ -114,9 +126,14 @@ class PyBulletCamera:
 
         i = self.intrinsics
         _, _, rgba, zbuf, seg = p.getCameraImage(
-            i.width, i.height, viewMatrix=self._view, projectionMatrix=self._proj,
-            renderer=p.ER_TINY_RENDERER, flags=p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX,
-            physicsClientId=client)
+            i.width,
+            i.height,
+            viewMatrix=self._view,
+            projectionMatrix=self._proj,
+            renderer=p.ER_TINY_RENDERER,
+            flags=p.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX,
+            physicsClientId=client,
+        )
         rgba = np.asarray(rgba, dtype=np.uint8).reshape(i.height, i.width, 4)
         zbuf = np.asarray(zbuf, dtype=np.float64).reshape(i.height, i.width)
         depth = (i.far * i.near / (i.far - (i.far - i.near) * zbuf)).astype(np.float32)

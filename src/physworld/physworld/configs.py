@@ -1,0 +1,47 @@
+"""Typed configuration of the stack's nodes (one dataclass per node, validated in the core).
+
+Field names are the ROS parameter names; ``config/physworld.yaml`` holds the values keyed by node
+name. Nodes declare their parameters from these classes (``physworld.ros.params``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import param
+
+
+@dataclass
+class SimWorldConfig:
+    task: str = param("lid_on_pot", "task of the ground-truth scene (name or command text)", read_only=True)
+    seed: int = param(0, "scene randomisation seed", range=(0, 2**31 - 1), read_only=True)
+    image_width: int = param(320, "camera image width (pixels)", range=(16, 1920), read_only=True)
+    image_height: int = param(240, "camera image height (pixels)", range=(16, 1080), read_only=True)
+    camera_rate_hz: float = param(10.0, "RGB-D publishing rate", range=(0.1, 60.0))
+    joint_state_rate_hz: float = param(100.0, "joint_states publishing rate", range=(1.0, 1000.0))
+    physics_rate_hz: float = param(240.0, "physics step rate", range=(60.0, 2000.0), read_only=True)
+    camera_frame: str = param("camera_color_optical_frame", "frame_id of the camera topics", read_only=True)
+
+
+@dataclass
+class CameraCaptureConfig:
+    backend: str = param(
+        "topics",
+        "where frames come from: 'topics' (a camera driver or sim_world publishes "
+        "camera/...; the same code in sim and on a real camera)",
+        choices=("topics",),
+        read_only=True,
+    )
+    sync_tolerance_s: float = param(0.02, "max |stamp(color) - stamp(depth)| of a synchronised pair", range=(0.0, 1.0))
+    default_timeout_s: float = param(2.0, "snapshot wait when the request gives timeout_s = 0", range=(0.01, 60.0))
+    max_depth_m: float = param(10.0, "depth beyond this is treated as invalid (NaN)", range=(0.1, 100.0))
+
+
+@dataclass
+class VideoGenerationConfig:
+    backend: str = param("sim_rollout", "video generator backend (see physworld.video.available_generators())")
+    default_frames: int = param(50, "frames when a goal asks for 0", range=(2, 500))
+    run_root: str = param("runs", "directory where videos are written when a goal gives no run_dir")
+    http_url: str = param("", "base URL of a remote image-to-video server (backend 'http')")
+    http_api_key_env: str = param("PHYSWORLD_VIDEO_API_KEY", "environment variable holding the API key")
+    http_timeout_s: float = param(600.0, "overall timeout of one remote generation job", range=(1.0, 7200.0))
