@@ -1,0 +1,17 @@
+"""Real-robot bringup: the stack's nodes without sim_world. A camera driver (e.g.
+realsense2_camera) must publish camera/color/image_raw, camera/depth/image_raw (aligned to colour)
+and camera/color/camera_info in the same namespace; ros2_control provides the arm's controllers.
+
+    ros2 launch physworld real.launch.py [namespace:=robot1] [params_file:=/path/to.yaml]
+"""
+
+from launch import LaunchDescription
+
+from physworld.ros.launch_common import common_arguments, stack_nodes
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        common_arguments(use_sim="false", video_backend="http")
+        + stack_nodes(["camera_capture", "video_generation_client"])
+    )

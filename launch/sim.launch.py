@@ -1,0 +1,17 @@
+"""Simulated bringup: sim_world (the ground-truth PyBullet world, in place of the robot cell's
+drivers) and the stack's nodes.
+
+    ros2 launch physworld sim.launch.py [namespace:=robot1] [params_file:=/path/to.yaml]
+        [video_backend:=sim_rollout|http|world_model]
+"""
+
+from launch import LaunchDescription
+
+from physworld.ros.launch_common import common_arguments, stack_nodes
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(
+        common_arguments(use_sim="true", video_backend="sim_rollout")
+        + stack_nodes(["sim_world", "camera_capture", "video_generation_client"])
+    )
