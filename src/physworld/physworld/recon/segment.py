@@ -1,0 +1,246 @@
+"""First-frame segmentation into support plane, objects and background (PhysWorld III-A).
+
+Geometry only, no learned weights. With the support plane ``n . x + d = 0`` (normal towards the
+camera, see ``recon.gravity``), every valid pixel of the first frame's organised point map gets a
+height above the plane. Pixels within ``plane_threshold`` of it form the support plane; pixels
+higher than ``min_height`` (and lower than ``max_height``) whose foot point lies on the plane's
+visible footprint (the convex hull of the plane pixels) are object candidates, grouped by DBSCAN
+(open3d ``cluster_dbscan``); clusters smaller than ``min_cluster_points`` are dropped. Everything
+else is background.
+
+Labelling (:func:`label_objects`) maps clusters to the task's object names by size: with expected
+sizes, a minimum-cost assignment (Hungarian) on log-ratios of height and footprint; without them,
+names are taken to be listed largest first and matched to clusters by decreasing box volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..sim.camera import CameraIntrinsics
+
+
+@dataclass
+class Cluster:
+    index: int
+    mask: np.ndarray  # (H, W) bool
+    points: np.ndarray  # (N, 3) camera frame
+    centroid: np.ndarray  # (3,) camera frame
+    height: float  # top of the cluster above the support plane, metres
+    footprint: tuple[float, float]  # visible extents in the plane (PCA), larger first, metres
+
+    @property
+    def n_points(self) -> int:
+        return len(self.points)
+
+    @property
+    def box_volume(self) -> float:
+        return float(self.height * self.footprint[0] * self.footprint[1])
+
+
+@dataclass
+class Segmentation:
+    plane_normal: np.ndarray  # (3,) camera frame, towards the camera
+    plane_d: float
+    height: np.ndarray  # (H, W) height above the plane, NaN where invalid
+    plane_mask: np.ndarray  # (H, W) bool
+    objects: list[Cluster]  # largest first
+    background_mask: np.ndarray  # (H, W) bool: valid pixels that are not object pixels (plane included)
+
+    @property
+    def object_mask(self) -> np.ndarray:
+        m = np.zeros_like(self.plane_mask)
+        for c in self.objects:
+            m |= c.mask
+        return m
+
+
+@dataclass
+class Labelling:
+    names: dict[int, str]  # cluster index -> object name
+    complete: bool  # every expected name got exactly one cluster and no cluster is left over
+    missing: list[str] = field(default_factory=list)  # names without a cluster
+    unlabelled: list[int] = field(default_factory=list)  # clusters without a name
+    notes: list[str] = field(default_factory=list)
+
+
+def point_map(depth: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
+    """Organised point map ``(H, W, 3)`` in the optical frame; NaN where depth is invalid."""
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.shape != (intr.height, intr.width):
+        raise InputError(f"depth shape {depth.shape} does not match the camera ({intr.height}, {intr.width})")
+    v, u = np.mgrid[0 : intr.height, 0 : intr.width]
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+    return np.stack([(u - intr.cx) / intr.fx * z, (v - intr.cy) / intr.fy * z, z], axis=-1)
+
+
+def plane_basis(normal: np.ndarray) -> np.ndarray:
+    """(2, 3) orthonormal in-plane axes for a unit normal."""
+    n = np.asarray(normal, dtype=float)
+    a = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    a /= np.linalg.norm(a)
+    return np.stack([a, np.cross(n, a)])
+
+
+def _footprint(points: np.ndarray, normal: np.ndarray) -> tuple[float, float]:
+    q = points @ plane_basis(normal).T
+    q = q - q.mean(axis=0)
+    if len(q) < 3:
+        return 0.0, 0.0
+    _, _, vt = np.linalg.svd(q, full_matrices=False)
+    ext = np.ptp(q @ vt.T, axis=0)
+    return float(max(ext)), float(min(ext))
+
+
+def segment_first_frame(
+    points: np.ndarray,
+    plane_normal: np.ndarray,
+    plane_d: float,
+    plane_threshold: float = 0.01,
+    min_height: float = 0.01,
+    max_height: float = 1.0,
+    eps: float = 0.025,
+    min_points: int = 10,
+    min_cluster_points: int = 30,
+    on_footprint: bool = True,
+    footprint_margin: float = 0.02,
+    min_region_fraction: float = 0.1,
+) -> Segmentation:
+    """Support plane, object clusters and background of an organised point map ``(H, W, 3)``.
+
+    Plane pixels are the image-connected regions of on-plane pixels at least
+    ``min_region_fraction`` the size of the largest one, so that a distant surface which happens to
+    cross the plane's height (a wall, another table) is not taken for the support plane.
+    """
+    import open3d as o3d
+
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 3 or pts.shape[2] != 3:
+        raise InputError(f"points must be an organised (H, W, 3) point map, got shape {pts.shape}")
+    if not 0 < min_height < max_height:
+        raise ConfigError(f"need 0 < min_height < max_height, got {min_height}, {max_height}")
+    if plane_threshold <= 0 or eps <= 0:
+        raise ConfigError("plane_threshold and eps must be > 0 metres")
+    n = np.asarray(plane_normal, dtype=float)
+    n = n / np.linalg.norm(n)
+    valid = np.all(np.isfinite(pts), axis=2)
+    if not valid.any():
+        raise InputError("the point map has no valid point")
+    h = np.where(valid, pts @ n + plane_d, np.nan)
+    with np.errstate(invalid="ignore"):
+        plane_mask = _support_region(valid & (np.abs(h) <= plane_threshold), min_region_fraction)
+        cand = valid & (h > min_height) & (h < max_height)
+    if on_footprint and plane_mask.sum() >= 3:
+        cand &= _on_footprint(pts, h, n, plane_mask, footprint_margin)
+    labels = np.full(pts.shape[:2], -1, dtype=int)
+    objects: list[Cluster] = []
+    if cand.sum() >= min_cluster_points:
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[cand]))
+        lab = np.asarray(cloud.cluster_dbscan(eps=float(eps), min_points=int(min_points)))
+        labels[cand] = lab
+        ids, counts = np.unique(lab[lab >= 0], return_counts=True)
+        for k in ids[np.argsort(-counts, kind="stable")]:
+            if (lab == k).sum() < min_cluster_points:
+                continue
+            m = labels == k
+            p = pts[m]
+            objects.append(Cluster(len(objects), m, p, p.mean(axis=0), float(np.nanmax(h[m])), _footprint(p, n)))
+    if not objects:
+        raise InputError(
+            f"no object found above the support plane (candidates: {int(cand.sum())} pixels higher than "
+            f"{min_height} m on the plane's footprint; clusters need >= {min_cluster_points} points): "
+            "is an object visible on the table, and are the plane and depth scale right?"
+        )
+    seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid))
+    seg.background_mask = valid & ~seg.object_mask
+    return seg
+
+
+def _support_region(mask: np.ndarray, min_fraction: float) -> np.ndarray:
+    from scipy.ndimage import label
+
+    lab, k = label(mask)
+    if k <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    keep = np.flatnonzero(sizes >= min_fraction * sizes.max()) + 1
+    return np.isin(lab, keep)
+
+
+def _on_footprint(pts, h, n, plane_mask, margin) -> np.ndarray:
+    """Pixels whose foot point on the plane lies inside the convex hull of the plane pixels."""
+    from scipy.spatial import ConvexHull, Delaunay, QhullError
+
+    B = plane_basis(n)
+    q_plane = pts[plane_mask] @ B.T
+    try:
+        hull = ConvexHull(q_plane)
+    except QhullError:
+        return np.ones(h.shape, dtype=bool)
+    verts = q_plane[hull.vertices]
+    c = verts.mean(axis=0)
+    r = np.linalg.norm(verts - c, axis=1, keepdims=True)
+    grown = c + (verts - c) * (1.0 + margin / np.maximum(r, 1e-9))
+    tri = Delaunay(grown)
+    out = np.zeros(h.shape, dtype=bool)
+    valid = np.isfinite(h)
+    out[valid] = tri.find_simplex(pts[valid] @ B.T) >= 0
+    return out
+
+
+def label_objects(
+    clusters: list[Cluster],
+    task_object_names: list[str],
+    expected_sizes: dict[str, tuple[float, ...]] | None = None,
+    strict: bool = False,
+) -> Labelling:
+    """Map clusters to task object names by size (see module docstring).
+
+    ``expected_sizes[name]`` is ``(height,)`` or ``(dx, dy, height)`` in metres. With a different
+    number of clusters and names, ``strict`` raises InputError; otherwise the best assignment of
+    the smaller set is returned with ``complete=False`` and the leftovers listed.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    names = list(task_object_names)
+    if not names:
+        raise InputError("the task lists no object names to label")
+    if len(set(names)) != len(names):
+        raise InputError(f"task object names must be unique, got {names}")
+    if not clusters:
+        raise InputError("no object found above the support plane: nothing to label")
+    notes = []
+    if len(clusters) != len(names):
+        msg = f"{len(clusters)} object cluster(s) found but the task expects {len(names)} ({', '.join(names)})"
+        if strict:
+            raise InputError(msg + ": objects may touch (merged) or be hidden; adjust the segmentation")
+        notes.append(msg + "; best-effort mapping")
+    if expected_sizes is not None:
+        missing_sizes = [nm for nm in names if nm not in expected_sizes]
+        if missing_sizes:
+            raise InputError(f"expected_sizes lacks {missing_sizes}")
+        cost = np.array([[_size_cost(c, expected_sizes[nm]) for nm in names] for c in clusters])
+        rows, cols = linear_sum_assignment(cost)
+        mapping = {clusters[r].index: names[c] for r, c in zip(rows, cols)}
+        notes.append("assigned by expected sizes (Hungarian on log size ratios)")
+    else:
+        order = sorted(clusters, key=lambda c: -c.box_volume)
+        mapping = {c.index: nm for c, nm in zip(order, names)}
+        notes.append("no expected sizes: names taken as listed largest first, matched by visible box volume")
+    missing = [nm for nm in names if nm not in mapping.values()]
+    unlabelled = [c.index for c in clusters if c.index not in mapping]
+    return Labelling(mapping, not missing and not unlabelled, missing, unlabelled, notes)
+
+
+def _size_cost(c: Cluster, size: tuple[float, ...]) -> float:
+    size = tuple(float(s) for s in size)
+    if len(size) not in (1, 3) or min(size) <= 0:
+        raise InputError(f"an expected size is (height,) or (dx, dy, height) in metres > 0, got {size}")
+    cost = abs(np.log(max(c.height, 1e-3) / size[-1]))
+    if len(size) == 3:
+        big = max(size[0], size[1])
+        cost += abs(np.log(max(c.footprint[0], 1e-3) / big))
+    return float(cost)

@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+
+from physworld.errors import InputError
+from physworld.recon.gravity import find_support_plane
+from physworld.recon.segment import Cluster, label_objects, point_map, segment_first_frame
+from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
+
+INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
+EYE, TARGET = (0.0, -0.5, 0.6), (0.0, 0.0, 0.0)
+
+BOX = ("box", [0.08, 0.06, 0.10], [-0.15, 0.0])  # name, size (dx, dy, h), xy
+CYL = ("can", [0.07, 0.07, 0.12], [0.12, 0.05])  # cylinder: diameter, diameter, height
+PLATE = ("plate", [0.16, 0.16, 0.02], [0.0, -0.15])
+
+
+def render_tabletop(objects, extra_boxes=()):
+    """PyBullet render of a table (top at z=0) over a floor (z=-0.7), a wall off the table, and
+    the objects: returns depth, body segmentation, {name: body id}, camera pose."""
+    import pybullet as p
+
+    cid = p.connect(p.DIRECT)
+    try:
+
+        def box(half, pos):
+            s = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+            v = p.createVisualShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+            return p.createMultiBody(0, s, v, basePosition=pos, physicsClientId=cid)
+
+        box([0.5, 0.35, 0.01], [0, 0, -0.01])  # table top
+        box([3, 3, 0.01], [0, 0, -0.71])  # floor
+        box([1.5, 0.01, 0.8], [0, 0.8, 0.1])  # wall behind, off the table's footprint
+        ids = {}
+        for name, size, xy in objects:
+            if name in ("can", "plate"):
+                r, hgt = size[0] / 2, size[2]
+                s = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=hgt, physicsClientId=cid)
+                v = p.createVisualShape(p.GEOM_CYLINDER, radius=r, length=hgt, physicsClientId=cid)
+                ids[name] = p.createMultiBody(0, s, v, basePosition=[*xy, hgt / 2], physicsClientId=cid)
+            else:
+                ids[name] = box([size[0] / 2, size[1] / 2, size[2] / 2], [*xy, size[2] / 2])
+        for half, pos in extra_boxes:
+            box(half, pos)
+        T = look_at(EYE, TARGET)
+        _, depth, body = PyBulletCamera(INTR, T).render(cid)
+    finally:
+        p.disconnect(cid)
+    return depth, body, ids, T
+
+
+@pytest.fixture(scope="module")
+def scene():
+    depth, body, ids, T = render_tabletop([BOX, CYL, PLATE])
+    pts = point_map(depth, INTR)
+    up_cam = T[:3, :3].T @ [0.0, 0.0, 1.0]
+    plane = find_support_plane(pts.reshape(-1, 3), threshold=0.005, up_hint=up_cam)
+    return pts, body, ids, plane
+
+
+def _iou(a, b):
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_point_map_matches_depth():
+    depth = np.full((120, 160), 2.0, np.float32)
+    depth[0, 0] = np.nan
+    pts = point_map(depth, INTR)
+    assert pts.shape == (120, 160, 3)
+    assert np.all(np.isnan(pts[0, 0]))
+    np.testing.assert_allclose(pts[60, 80], [(80 - INTR.cx) / INTR.fx * 2, (60 - INTR.cy) / INTR.fy * 2, 2.0])
+    with pytest.raises(InputError, match="does not match"):
+        point_map(depth[:-1], INTR)
+
+
+def test_segments_objects_plane_and_background(scene):
+    pts, body, ids, plane = scene
+    seg = segment_first_frame(pts, plane.normal, plane.d)
+    assert len(seg.objects) == 3
+    for name, bid in ids.items():
+        best = max(_iou(c.mask, body == bid) for c in seg.objects)
+        # thin plate: its lowest centimetre counts as plane
+        assert best > (0.4 if name == "plate" else 0.8), name
+    # the support plane is the table top: mostly table pixels, no floor/wall
+    table = body == 0
+    assert (seg.plane_mask & table).sum() / seg.plane_mask.sum() > 0.97
+    assert (seg.plane_mask & table).sum() / table.sum() > 0.8
+    # the wall (above the plane, off its footprint) and the floor (below) are background
+    for bid in (1, 2):
+        assert not (seg.object_mask & (body == bid)).any()
+    valid = np.all(np.isfinite(pts), axis=2)
+    assert np.array_equal(seg.background_mask, valid & ~seg.object_mask)
+    assert not (seg.background_mask & seg.object_mask).any()
+    # cluster geometry: heights above the plane
+    heights = sorted(c.height for c in seg.objects)
+    np.testing.assert_allclose(heights, [0.02, 0.10, 0.12], atol=0.01)
+
+
+def test_wall_becomes_object_without_footprint_check(scene):
+    pts, body, _, plane = scene
+    seg = segment_first_frame(pts, plane.normal, plane.d, on_footprint=False, max_height=2.0)
+    assert any((c.mask & (body == 2)).sum() > 50 for c in seg.objects)
+
+
+def test_label_objects_by_expected_size(scene):
+    pts, body, ids, plane = scene
+    seg = segment_first_frame(pts, plane.normal, plane.d)
+    sizes = {BOX[0]: tuple(BOX[1]), CYL[0]: tuple(CYL[1]), PLATE[0]: tuple(PLATE[1])}
+    lab = label_objects(seg.objects, ["can", "plate", "box"], expected_sizes=sizes)
+    assert lab.complete and not lab.missing and not lab.unlabelled
+    for c in seg.objects:
+        name = lab.names[c.index]
+        assert _iou(c.mask, body == ids[name]) > 0.4, name
+
+
+def _cluster(i, height, footprint):
+    m = np.zeros((4, 4), bool)
+    return Cluster(i, m, np.zeros((5, 3)), np.zeros(3), height, footprint)
+
+
+def test_label_objects_without_sizes_uses_listed_order_as_size_order():
+    clusters = [_cluster(0, 0.05, (0.05, 0.05)), _cluster(1, 0.3, (0.3, 0.2)), _cluster(2, 0.1, (0.1, 0.1))]
+    lab = label_objects(clusters, ["shelf", "box", "cup"])
+    assert lab.names == {1: "shelf", 2: "box", 0: "cup"} and lab.complete
+    # expected sizes override the order
+    sizes = {"shelf": (0.3, 0.2, 0.3), "box": (0.1, 0.1, 0.1), "cup": (0.05,)}
+    lab = label_objects(clusters, ["cup", "box", "shelf"], expected_sizes=sizes)
+    assert lab.names == {1: "shelf", 2: "box", 0: "cup"}
+    with pytest.raises(InputError, match="unique"):
+        label_objects(clusters, ["cup", "cup", "box"])
+    with pytest.raises(InputError, match="no object found"):
+        label_objects([], ["cup"])
+
+
+def test_label_count_mismatch(scene):
+    pts, _, _, plane = scene
+    seg = segment_first_frame(pts, plane.normal, plane.d)
+    with pytest.raises(InputError, match="3 object cluster"):
+        label_objects(seg.objects, ["box", "can"], strict=True)
+    lab = label_objects(seg.objects, ["box", "can"], expected_sizes={"box": (0.08, 0.06, 0.1), "can": (0.12,)})
+    assert not lab.complete and len(lab.unlabelled) == 1 and not lab.missing
+    assert any("best-effort" in n for n in lab.notes)
+    lab = label_objects(seg.objects, ["box", "can", "plate", "cup"])
+    assert not lab.complete and lab.missing == ["cup"]
+    with pytest.raises(InputError, match="lacks"):
+        label_objects(seg.objects, ["box"], expected_sizes={})
+
+
+def test_no_object_on_the_plane():
+    depth, _, _, T = render_tabletop([])
+    pts = point_map(depth, INTR)
+    plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T[:3, :3].T @ [0, 0, 1.0])
+    with pytest.raises(InputError, match="no object found above the support plane"):
+        segment_first_frame(pts, plane.normal, plane.d)
+    with pytest.raises(InputError, match=r"\(H, W, 3\)"):
+        segment_first_frame(pts.reshape(-1, 3), plane.normal, plane.d)
