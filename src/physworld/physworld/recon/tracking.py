@@ -1,0 +1,390 @@
+"""Object poses from the generated video (PhysWorld III-A / III-B, eq. 4).
+
+Model-based 6-DoF tracking, the CPU stand-in for FoundationPose: for every frame the object's
+metric points are cut out of the frame's (metric-aligned) depth and the object mesh is registered
+to them by ICP, starting from the previous pose moved on at the previous velocity (and from a
+second guess that puts the observed points' centroid at its offset from the object in the last
+frame; the better fit wins).
+
+Per frame and object:
+1. region of interest: pixels whose point lies within ``object radius + search_margin`` of the
+   predicted object centre;
+2. points explained by the static scene are dropped: pixels at or behind the background surface
+   (ray-cast depth of the background mesh, minus ``background_margin``) and pixels within
+   ``other_margin`` of another object's surface (ray-cast at its current pose);
+3. point-to-plane ICP (open3d, Tukey robust kernel, coarse-to-fine correspondence distances) of the
+   observed points onto points sampled on the mesh surface (with the mesh normals), in the object
+   frame. Observed -> model is the right direction for a partial view: every observed point lies on
+   the model, while most of the model is unseen;
+4. a fit is rejected (too few points, fitness or RMSE out of bounds, implausible jump); rejected
+   frames are re-filled afterwards by interpolation between accepted neighbours (held at the ends);
+5. temporal smoothing: Savitzky-Golay on positions and on (sign-continuous) quaternions.
+
+Each depth frame is first median-filtered (a depth estimator's per-pixel noise and outliers).
+
+With ``anchor_first_frame`` the track is re-based so that frame 0 is exactly the reconstructed pose
+(see :func:`anchor_track`): a constant bias of the video depth against the captured depth then
+cancels out, and the target trajectory starts where the object sits in the physical scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from ..config import param
+from ..errors import InputError
+from ..sim.camera import CameraIntrinsics
+
+
+@dataclass
+class TrackingConfig:
+    model_points: int = param(1500, "points sampled on each object mesh for ICP", range=(50, 100000))
+    voxel_size: float = param(0.003, "observed points are voxel-downsampled to this (m)", range=(0.0, 0.05))
+    search_margin: float = param(
+        0.06, "region of interest: object radius + this around the prediction (m)", range=(0.0, 1.0)
+    )
+    background_margin: float = param(
+        0.012, "pixels within this of the background surface are background (m)", range=(0.0, 0.1)
+    )
+    other_margin: float = param(
+        0.006, "pixels within this of another object's surface belong to it (m)", range=(0.0, 0.1)
+    )
+    icp_distances: list[float] = param([0.06, 0.03, 0.015, 0.008], "coarse-to-fine ICP correspondence distances (m)")
+    icp_iterations: int = param(30, "ICP iterations per stage", range=(1, 1000))
+    tukey_k: float = param(0.01, "Tukey robust kernel width of the point-to-plane ICP (m)", range=(1e-4, 1.0))
+    min_points: int = param(30, "fewer observed points than this: the frame is rejected", range=(3, 100000))
+    min_fitness: float = param(0.5, "fraction of observed points matched within the finest distance", range=(0.0, 1.0))
+    max_rmse: float = param(0.008, "largest inlier RMSE of an accepted fit (m)", range=(0.0, 1.0))
+    max_step: float = param(0.08, "largest accepted jump from the prediction (m)", range=(0.0, 10.0))
+    depth_median_px: int = param(
+        5, "median filter of each depth frame before unprojection (1 = off)", choices=(1, 3, 5)
+    )
+    smooth_window: int = param(5, "temporal smoothing window (frames, odd; 1 = off)", range=(1, 101))
+    smooth_polyorder: int = param(2, "Savitzky-Golay polynomial order of the position smoothing", range=(0, 5))
+    anchor_first_frame: bool = param(True, "re-base the track so frame 0 is the reconstructed pose")
+
+
+@dataclass
+class TrackResult:
+    poses: np.ndarray  # (T, 7) [x, y, z, qx, qy, qz, qw] of the object frame in the world, smoothed
+    raw_poses: np.ndarray  # (T, 7) before filling and smoothing (rejected frames hold the prediction)
+    fitness: np.ndarray  # (T,)
+    rmse: np.ndarray  # (T,) metres
+    n_points: np.ndarray  # (T,) observed points used
+    accepted: np.ndarray  # (T,) bool
+
+    @property
+    def acceptance(self) -> float:
+        return float(self.accepted.mean()) if len(self.accepted) else 0.0
+
+
+# --------------------------------------------------------------------------------------- poses
+
+
+def pose_to_matrix(pose7) -> np.ndarray:
+    p = np.asarray(pose7, dtype=float)
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(p[3:7]).as_matrix()
+    T[:3, 3] = p[:3]
+    return T
+
+
+def matrix_to_pose(T: np.ndarray) -> np.ndarray:
+    return np.concatenate([T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat()])
+
+
+def pose_errors(pred: np.ndarray, gt: np.ndarray) -> dict:
+    """Per-frame position error (m) and rotation error (deg, geodesic) of ``pred`` against ``gt``,
+    both (T, 7), with their means and maxima."""
+    pred, gt = np.asarray(pred, float), np.asarray(gt, float)
+    if pred.shape != gt.shape or pred.ndim != 2 or pred.shape[1] != 7:
+        raise InputError(f"pose_errors needs two (T, 7) arrays of equal shape, got {pred.shape} and {gt.shape}")
+    pos = np.linalg.norm(pred[:, :3] - gt[:, :3], axis=1)
+    rel = Rotation.from_quat(pred[:, 3:]) * Rotation.from_quat(gt[:, 3:]).inv()
+    rot = np.degrees(rel.magnitude())
+    return {
+        "position_error_m": pos,
+        "rotation_error_deg": rot,
+        "mean_position_error_m": float(pos.mean()),
+        "max_position_error_m": float(pos.max()),
+        "mean_rotation_error_deg": float(rot.mean()),
+        "max_rotation_error_deg": float(rot.max()),
+    }
+
+
+# ----------------------------------------------------------------------------------- geometry
+
+
+def _raycast_depth(meshes: list, intr: CameraIntrinsics, T_world_camera: np.ndarray, pix: np.ndarray) -> np.ndarray:
+    """Depth along the optical axis of ``meshes`` (world-frame trimeshes) at pixels ``pix`` (N, 2)
+    [u, v]; +inf where no mesh is hit."""
+    import open3d as o3d
+
+    out = np.full(len(pix), np.inf)
+    meshes = [m for m in meshes if m is not None and len(m.faces)]
+    if not meshes or len(pix) == 0:
+        return out
+    scene = o3d.t.geometry.RaycastingScene()
+    for m in meshes:
+        scene.add_triangles(
+            o3d.core.Tensor(np.asarray(m.vertices, np.float32)), o3d.core.Tensor(np.asarray(m.faces, np.uint32))
+        )
+    d_cam = np.stack([(pix[:, 0] - intr.cx) / intr.fx, (pix[:, 1] - intr.cy) / intr.fy, np.ones(len(pix))], axis=1)
+    d_world = d_cam @ T_world_camera[:3, :3].T
+    origin = np.broadcast_to(T_world_camera[:3, 3], d_world.shape)
+    rays = np.concatenate([origin, d_world], axis=1).astype(np.float32)
+    t_hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().astype(float)
+    return t_hit  # direction has unit z in the camera frame, so t_hit is the optical-axis depth
+
+
+def _model_cloud(mesh, n: int):
+    import open3d as o3d
+    import trimesh
+
+    pts, faces = trimesh.sample.sample_surface_even(mesh, n, seed=0)
+    if len(pts) < n // 2:  # sample_surface_even may return fewer points on thin meshes
+        pts, faces = trimesh.sample.sample_surface(mesh, n, seed=0)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(pts, float)))
+    pc.normals = o3d.utility.Vector3dVector(np.asarray(mesh.face_normals[faces], float))
+    return pc
+
+
+def _icp(observed_obj: np.ndarray, model, cfg: TrackingConfig) -> tuple[np.ndarray, float, float]:
+    """ICP of observed points (object frame of the prediction) onto the model; returns the
+    correction ``C`` (model <- observed), fitness and inlier RMSE at the finest distance."""
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(observed_obj))
+    if cfg.voxel_size > 0:
+        src = src.voxel_down_sample(cfg.voxel_size)
+    C = np.eye(4)
+    est = reg.TransformationEstimationPointToPlane(reg.TukeyLoss(k=cfg.tukey_k))
+    crit = reg.ICPConvergenceCriteria(relative_fitness=1e-7, relative_rmse=1e-7, max_iteration=cfg.icp_iterations)
+    for dist in cfg.icp_distances:
+        C = reg.registration_icp(src, model, dist, C, est, crit).transformation
+    ev = reg.evaluate_registration(src, model, min(cfg.icp_distances), C)
+    return C, float(ev.fitness), float(ev.inlier_rmse)
+
+
+# ----------------------------------------------------------------------------------- tracking
+
+
+def observed_points(
+    depth: np.ndarray,
+    intr: CameraIntrinsics,
+    T_world_camera: np.ndarray,
+    center: np.ndarray,
+    radius: float,
+    background: list,
+    others: list,
+    cfg: TrackingConfig,
+) -> np.ndarray:
+    """World points of ``depth`` near ``center`` that the background and other objects do not explain."""
+    from ..sim.camera import project
+
+    # pixel box of the sphere (centre +- radius) projected into the image
+    corners = center + radius * np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    uvz = project(corners, intr, T_world_camera)
+    if np.any(uvz[:, 2] <= 0):
+        u0, v0, u1, v1 = 0, 0, intr.width - 1, intr.height - 1
+    else:
+        u0, v0 = np.floor(uvz[:, :2].min(0)).astype(int)
+        u1, v1 = np.ceil(uvz[:, :2].max(0)).astype(int)
+        u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, intr.width - 1), min(v1, intr.height - 1)
+    if u1 < u0 or v1 < v0:
+        return np.zeros((0, 3))
+    vv, uu = np.mgrid[v0 : v1 + 1, u0 : u1 + 1]
+    z = depth[v0 : v1 + 1, u0 : u1 + 1]
+    ok = np.isfinite(z) & (z > 0)
+    uu, vv, z = uu[ok].astype(float), vv[ok].astype(float), z[ok].astype(float)
+    cam = np.stack([(uu - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z], axis=1)
+    world = cam @ T_world_camera[:3, :3].T + T_world_camera[:3, 3]
+    keep = np.linalg.norm(world - center, axis=1) <= radius
+    world, uu, vv, z = world[keep], uu[keep], vv[keep], z[keep]
+    pix = np.stack([uu, vv], axis=1)
+    if background:
+        keep = z < _raycast_depth(background, intr, T_world_camera, pix) - cfg.background_margin
+        world, pix, z = world[keep], pix[keep], z[keep]
+    if others:
+        keep = np.abs(z - _raycast_depth(others, intr, T_world_camera, pix)) > cfg.other_margin
+        world = world[keep]
+    return world
+
+
+def track_objects(
+    depth_frames: np.ndarray,
+    intr: CameraIntrinsics,
+    T_world_camera: np.ndarray,
+    models: dict,
+    initial_poses: dict,
+    background: list | None = None,
+    static_objects: list | None = None,
+    config: TrackingConfig | None = None,
+    progress=None,
+) -> dict[str, TrackResult]:
+    """Track each of ``models`` (name -> trimesh in its object frame) through metric depth frames
+    (T, H, W) starting at ``initial_poses`` (name -> 4x4 world pose). ``background`` and
+    ``static_objects`` are world-frame meshes that explain the points they cover."""
+    cfg = config or TrackingConfig()
+    depth_frames = np.asarray(depth_frames)
+    if depth_frames.ndim != 3 or depth_frames.shape[1:] != (intr.height, intr.width):
+        raise InputError(
+            f"depth frames must be (T, {intr.height}, {intr.width}) to match the camera, got {depth_frames.shape}"
+        )
+    missing = set(models) - set(initial_poses)
+    if missing:
+        raise InputError(f"no initial pose for tracked object(s) {sorted(missing)}")
+    names = list(models)
+    n_frames = len(depth_frames)
+    clouds = {n: _model_cloud(models[n], cfg.model_points) for n in names}
+    radius = {n: float(np.linalg.norm(models[n].vertices, axis=1).max()) for n in names}
+    bg = list(background or [])
+    static = list(static_objects or [])
+
+    cur = {n: np.asarray(initial_poses[n], float).copy() for n in names}
+    vel = {n: np.eye(4) for n in names}  # last inter-frame motion, world frame: T(t) = vel @ T(t-1)
+    offset = {n: None for n in names}  # observed-points centroid minus object position, last accepted frame
+    raw = {n: np.zeros((n_frames, 4, 4)) for n in names}
+    stats = {n: np.zeros((n_frames, 3)) for n in names}  # fitness, rmse, points
+    acc = {n: np.zeros(n_frames, bool) for n in names}
+    for t in range(n_frames):
+        frame = filter_depth(depth_frames[t], cfg.depth_median_px)
+        for n in names:
+            pred = cur[n] if t == 0 else vel[n] @ cur[n]
+            others = static + [_posed(models[m], cur[m]) for m in names if m != n]
+            pts = observed_points(
+                frame, intr, T_world_camera, pred[:3, 3], radius[n] + cfg.search_margin, bg, others, cfg
+            )
+            ok, fit, rmse, new = False, 0.0, np.inf, pred
+            if len(pts) >= cfg.min_points:
+                guesses = [pred]
+                if offset[n] is not None:  # the visible surface's centroid keeps its offset from frame to frame
+                    g = pred.copy()
+                    g[:3, 3] = pts.mean(0) - offset[n]
+                    guesses.append(g)
+                fit, rmse, new = _best_fit(pts, guesses, clouds[n], cfg)
+                step = np.linalg.norm(new[:3, 3] - pred[:3, 3])
+                ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse and step <= cfg.max_step
+                if ok:
+                    offset[n] = pts.mean(0) - new[:3, 3]
+            stats[n][t] = fit, rmse, len(pts)
+            acc[n][t] = ok
+            if ok:
+                if t > 0:
+                    vel[n] = new @ np.linalg.inv(cur[n])
+                cur[n] = new
+            else:  # hold the prediction, damp the velocity
+                cur[n] = pred
+                vel[n] = _damp(vel[n], 0.5)
+            raw[n][t] = cur[n]
+        if progress is not None:
+            progress(t + 1, n_frames)
+
+    out = {}
+    for n in names:
+        poses = np.stack([matrix_to_pose(m) for m in raw[n]])
+        smooth = smooth_poses(fill_rejected(poses, acc[n]), cfg.smooth_window, cfg.smooth_polyorder)
+        if cfg.anchor_first_frame and acc[n][0]:  # anchored on the smoothed frame 0: less noise than one fit
+            mats = anchor_track(np.stack([pose_to_matrix(q) for q in smooth]), np.asarray(initial_poses[n], float))
+            smooth = np.stack([matrix_to_pose(m) for m in mats])
+        out[n] = TrackResult(
+            poses=smooth,
+            raw_poses=poses,
+            fitness=stats[n][:, 0],
+            rmse=stats[n][:, 1],
+            n_points=stats[n][:, 2].astype(int),
+            accepted=acc[n],
+        )
+    return out
+
+
+def _best_fit(pts: np.ndarray, guesses: list, cloud, cfg: TrackingConfig) -> tuple[float, float, np.ndarray]:
+    """ICP from each initial guess; the fit with the highest fitness (then lowest RMSE) wins."""
+    best = (-1.0, np.inf, guesses[0])
+    for guess in guesses:
+        inv = np.linalg.inv(guess)
+        C, fit, rmse = _icp(pts @ inv[:3, :3].T + inv[:3, 3], cloud, cfg)
+        if (fit, -rmse) > (best[0], -best[1]):
+            best = (fit, rmse, guess @ np.linalg.inv(C))
+    return best
+
+
+def anchor_track(mats: np.ndarray, T0: np.ndarray) -> np.ndarray:
+    """Re-base a track (T, 4, 4) on ``T0``: ``p(t) = p(t) - p(0) + p0``, ``R(t) = R(t) R(0)^T R0``.
+    The position offset cancels a constant bias of the video depth; the rotation correction
+    cancels a constant misfit of the model in its own frame."""
+    out = np.array(mats, dtype=float)
+    out[:, :3, 3] += T0[:3, 3] - mats[0, :3, 3]
+    out[:, :3, :3] = mats[:, :3, :3] @ (mats[0, :3, :3].T @ T0[:3, :3])
+    return out
+
+
+def _posed(mesh, T: np.ndarray):
+    m = mesh.copy()
+    m.apply_transform(T)
+    return m
+
+
+def _damp(vel: np.ndarray, f: float) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = Rotation.from_rotvec(f * Rotation.from_matrix(vel[:3, :3]).as_rotvec()).as_matrix()
+    out[:3, 3] = f * vel[:3, 3]
+    return out
+
+
+def fill_rejected(poses: np.ndarray, accepted: np.ndarray) -> np.ndarray:
+    """Replace rejected frames by interpolation between accepted neighbours (linear positions,
+    slerp rotations); frames before the first / after the last accepted one hold it."""
+    poses = np.asarray(poses, float).copy()
+    good = np.flatnonzero(accepted)
+    if len(good) == 0 or len(good) == len(poses):
+        return poses
+    t = np.arange(len(poses), dtype=float)
+    tc = np.clip(t, good[0], good[-1])
+    for k in range(3):
+        poses[:, k] = np.interp(tc, good, poses[good, k])
+    if len(good) == 1:
+        poses[:, 3:] = poses[good[0], 3:]
+    else:
+        poses[:, 3:] = Slerp(good.astype(float), Rotation.from_quat(poses[good, 3:]))(tc).as_quat()
+    return poses
+
+
+def smooth_poses(poses: np.ndarray, window: int, polyorder: int) -> np.ndarray:
+    """Savitzky-Golay on positions and on sign-continuous quaternions (renormalised): a local
+    polynomial fit, so unlike a plain moving average it does not lag at the ends of a motion."""
+    from scipy.signal import savgol_filter
+
+    poses = np.asarray(poses, float).copy()
+    n = len(poses)
+    w = min(window if window % 2 == 1 else window + 1, n if n % 2 == 1 else n - 1)
+    if w < 3:
+        return poses
+    order = min(polyorder, w - 1)
+    poses[:, :3] = savgol_filter(poses[:, :3], w, order, axis=0, mode="interp")
+    q = poses[:, 3:] / np.linalg.norm(poses[:, 3:], axis=1, keepdims=True)
+    for i in range(1, n):  # q and -q are the same rotation: keep neighbours on one hemisphere
+        if np.dot(q[i], q[i - 1]) < 0:
+            q[i] = -q[i]
+    q = savgol_filter(q, w, order, axis=0, mode="interp")
+    poses[:, 3:] = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return poses
+
+
+def filter_depth(depth: np.ndarray, ksize: int) -> np.ndarray:
+    """Median filter (``cv2.medianBlur``, 3 or 5 px) of a metric depth image; NaN stays NaN. Removes
+    per-pixel noise and outliers of a depth estimator while keeping depth edges."""
+    import cv2
+
+    if ksize <= 1:
+        return depth
+    d = np.asarray(depth, np.float32)
+    bad = ~np.isfinite(d)
+    fill = float(np.nanmax(d)) if not bad.all() else 0.0
+    out = cv2.medianBlur(np.where(bad, fill, d).astype(np.float32), ksize)
+    out[bad] = np.nan
+    return out
