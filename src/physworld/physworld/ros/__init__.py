@@ -1,0 +1,1 @@
+"""ROS 2 layer: rclpy nodes (glue only: parameters, topics, actions, conversions -> core calls)."""

@@ -1,0 +1,51 @@
+"""Shared ``main()`` body of every node: init, spin on a multi-threaded executor, clean shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+
+def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+class GoalCancelled(Exception):
+    """Raised inside long work when the action client cancelled the goal."""
+
+
+async def run_off_executor(fn: Callable[[], object]) -> object:
+    """Run ``fn`` in a worker thread and await it without holding an executor thread.
+
+    Use from an ``async def`` action execute callback: the executor keeps serving other callbacks
+    (feedback, cancel requests, other goals) while the long work runs.
+    """
+    import threading
+
+    from rclpy.task import Future
+
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the awaiting coroutine
+            future.set_exception(exc)
+
+    threading.Thread(target=work, daemon=True, name="physworld-work").start()
+    return await future

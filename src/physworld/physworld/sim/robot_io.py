@@ -1,0 +1,69 @@
+"""The ground-truth world as a robot cell: what sim_world exposes over ROS (joint states, RGB-D,
+arm and gripper commands), on top of ``build_task_scene`` and the PyBullet arm backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..control.arm_backend import PyBulletArm
+from ..errors import InputError
+from .camera import CameraIntrinsics
+from .tasks import resolve_task
+from .world import TaskScene, build_task_scene
+
+
+class SimRobotIO:
+    def __init__(self, scene: TaskScene, image_size: tuple[int, int]):
+        if scene.robot is None:
+            raise InputError("sim_world needs a scene with the robot (with_robot=True)")
+        self.scene, self.image_size = scene, image_size
+        self.arm = PyBulletArm(scene.client, body=scene.robot.body_id, step_physics=False, physics_dt=scene.dt)
+        self.joint_names = list(self.arm.joint_names + self.arm.gripper_joints)
+        self.arm.command_positions(self.arm.read_joint_state().position[: len(self.arm.joint_names)], 0.0)
+
+    @classmethod
+    def create(cls, task: str, seed: int, image_size: tuple[int, int]) -> SimRobotIO:
+        return cls(build_task_scene(resolve_task(task), seed, image_size=image_size), image_size)
+
+    @property
+    def task_name(self) -> str:
+        return self.scene.task.name
+
+    @property
+    def intrinsics(self) -> CameraIntrinsics:
+        return self.scene.camera.intrinsics
+
+    def step(self, n: int) -> None:
+        self.scene.step(n)
+
+    def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        s = self.arm.read_joint_state()
+        return list(s.names), s.position, s.velocity, s.effort
+
+    def render_rgbd(self) -> tuple[np.ndarray, np.ndarray]:
+        rgb, depth, _ = self.scene.render()
+        return rgb, depth
+
+    def command_arm(self, names: Sequence[str], positions: Sequence[float]) -> None:
+        """Joint targets by name (a joint_trajectory_controller's joint order may differ)."""
+        if len(names) != len(positions):
+            raise InputError(f"{len(names)} joint names but {len(positions)} positions")
+        target = dict(zip(names, positions))
+        missing = [n for n in self.arm.joint_names if n not in target]
+        if missing:
+            raise InputError(f"command lacks arm joints {missing}")
+        self.arm.command_positions(np.array([target[n] for n in self.arm.joint_names], float), 0.0)
+
+    def command_gripper(self, positions: Sequence[float]) -> None:
+        self.arm.command_gripper(list(positions))
+
+    def reset(self) -> None:
+        task, seed, client = self.scene.task, self.scene.seed, self.scene.client
+        self.scene = build_task_scene(task, seed, client=client, image_size=self.image_size)
+        self.scene.owns_client = True
+        self.__init__(self.scene, self.image_size)
+
+    def close(self) -> None:
+        self.scene.close()
