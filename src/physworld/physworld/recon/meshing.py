@@ -1,0 +1,255 @@
+"""Object and background meshes from one RGB-D view (PhysWorld III-A, "textured mesh generation").
+
+The paper inpaints the background and lifts object crops with an image-to-3D generator. The
+embedded default does the geometric part without learned weights:
+
+Objects
+    The observed (one-sided) points of an object, in the gravity-aligned world frame, are cleaned
+    (radius outlier removal), extruded straight down to the support plane (object-on-ground
+    assumption: the object fills the space between what is seen and the plane), optionally mirrored
+    about a vertical plane for the hidden back, and closed by their convex hull (trimesh, watertight).
+    The object frame has its origin at the hull's centre of mass and z = world up; its yaw is that of
+    the minimum-area rectangle around the footprint (``trimesh.bounds.oriented_bounds_2D``).
+Background
+    Occluded pixels (behind objects) get depth from the object-on-ground assumption: their camera
+    ray is cut with the support plane, or with the scene bounds where it misses the plane or leaves
+    the bounds first. The completed background is then triangulated as a height map on a regular
+    grid in the gravity-aligned frame (cell height = highest point; empty cells take their nearest
+    filled cell), either as an open surface or closed into a solid down to ``base_z``.
+Meshes are not textured (the simulator only needs geometry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..sim.camera import CameraIntrinsics
+
+
+@dataclass
+class ObjectMesh:
+    mesh: object  # trimesh.Trimesh, closed, in the object frame (metres)
+    T_world_object: np.ndarray  # 4x4 pose in the gravity-aligned world frame
+    n_points: int  # observed points used (after outlier removal)
+
+    @property
+    def position(self) -> np.ndarray:
+        return self.T_world_object[:3, 3].copy()
+
+    @property
+    def yaw(self) -> float:
+        return float(np.arctan2(self.T_world_object[1, 0], self.T_world_object[0, 0]))
+
+    @property
+    def quaternion(self) -> np.ndarray:
+        """[x, y, z, w] (a pure yaw)."""
+        return np.array([0.0, 0.0, np.sin(self.yaw / 2.0), np.cos(self.yaw / 2.0)])
+
+    @property
+    def extent(self) -> np.ndarray:
+        return np.asarray(self.mesh.extents, dtype=float)
+
+
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    T = np.asarray(T, dtype=float)
+    return np.asarray(points, dtype=float) @ T[:3, :3].T + T[:3, 3]
+
+
+def remove_outliers(points: np.ndarray, min_neighbors: int = 3, radius: float = 0.02) -> np.ndarray:
+    """open3d radius outlier removal: points with fewer than ``min_neighbors`` others within
+    ``radius`` metres are dropped (isolated flying pixels). Unlike statistical removal it keeps the
+    sparse points seen at grazing angles, which carry the object's outline."""
+    import open3d as o3d
+
+    if min_neighbors <= 0 or len(points) == 0:
+        return points
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, dtype=float)))
+    _, idx = cloud.remove_radius_outlier(nb_points=int(min_neighbors), radius=float(radius))
+    return np.asarray(points)[np.asarray(idx, dtype=int)]
+
+
+def mirror_hidden_side(points_world: np.ndarray, camera_position: np.ndarray) -> np.ndarray:
+    """Points plus their reflection about the vertical plane that faces the camera (normal = the
+    horizontal viewing direction) through the farthest visible point: completes the hidden back of
+    objects whose top is not seen (for a cylinder seen from the side, that plane is its axis)."""
+    p = np.asarray(points_world, dtype=float)
+    view = p.mean(axis=0) - np.asarray(camera_position, dtype=float)
+    view[2] = 0.0
+    if np.linalg.norm(view) < 1e-9:  # camera straight above: nothing is hidden at the back
+        return p
+    view /= np.linalg.norm(view)
+    far = float(np.max(p @ view))
+    mirrored = p - 2.0 * np.outer(p @ view - far, view)
+    return np.concatenate([p, mirrored])
+
+
+def object_mesh(
+    points_world: np.ndarray,
+    plane_height: float = 0.0,
+    mirror: bool = False,
+    camera_position: np.ndarray | None = None,
+    outlier_neighbors: int = 3,
+    outlier_radius: float = 0.02,
+    min_points: int = 20,
+) -> ObjectMesh:
+    """Closed object mesh from its observed points in the gravity-aligned world frame (z up, support
+    plane at ``plane_height``); see the module docstring. ``mirror`` needs ``camera_position``."""
+    import trimesh
+
+    p = np.asarray(points_world, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise InputError(f"object points must be (N, 3), got shape {p.shape}")
+    p = p[np.all(np.isfinite(p), axis=1)]
+    p = p[p[:, 2] > plane_height]
+    p = remove_outliers(p, outlier_neighbors, outlier_radius)
+    if len(p) < min_points:
+        raise InputError(
+            f"only {len(p)} object point(s) above the support plane (need >= {min_points}) to build a mesh; "
+            "the object is too small or hidden in this view"
+        )
+    n_used = len(p)
+    if mirror:
+        if camera_position is None:
+            raise ConfigError("mirror=True needs the camera position in the world frame")
+        p = mirror_hidden_side(p, camera_position)
+    foot = p.copy()
+    foot[:, 2] = plane_height  # extrude down to the support plane
+    cloud = np.concatenate([p, foot])
+    try:
+        hull = trimesh.convex.convex_hull(cloud)
+    except Exception as exc:  # qhull: degenerate (collinear/coplanar) input
+        raise InputError(f"object points are degenerate, no closed hull: {exc}") from exc
+    if not hull.is_watertight or hull.volume <= 0:
+        raise InputError("object points are degenerate (flat): the convex hull has no volume")
+    T_2d, _ = trimesh.bounds.oriented_bounds_2D(cloud[:, :2])
+    yaw = -float(np.arctan2(T_2d[1, 0], T_2d[0, 0]))  # T_2d rotates the points into the rectangle's axes
+    c, s = np.cos(yaw), np.sin(yaw)
+    T = np.eye(4)
+    T[:3, :3] = [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]
+    T[:3, 3] = hull.center_mass
+    hull.apply_transform(np.linalg.inv(T))
+    return ObjectMesh(hull, T, n_used)
+
+
+def ray_directions(intr: CameraIntrinsics) -> np.ndarray:
+    """(H, W, 3) camera rays with unit z (so the ray parameter is the depth)."""
+    v, u = np.mgrid[0 : intr.height, 0 : intr.width]
+    return np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones(u.shape)], axis=-1)
+
+
+def complete_background_depth(
+    depth: np.ndarray,
+    occluded: np.ndarray,
+    intr: CameraIntrinsics,
+    plane_normal: np.ndarray,
+    plane_d: float,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    T_world_camera: np.ndarray | None = None,
+) -> np.ndarray:
+    """Depth of the background where ``occluded`` (object pixels): the nearest hit of the pixel's
+    ray with the support plane (camera frame ``n . x + d = 0``) or the scene bounds.
+
+    ``bounds`` is an axis-aligned box (lo, hi) in the frame of ``T_world_camera`` (camera frame if
+    None); by default, the box of the valid background points. Returns float32 depth (H, W) with the
+    occluded pixels filled; pixels not occluded are unchanged.
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    occ = np.asarray(occluded, dtype=bool)
+    if depth.shape != (intr.height, intr.width) or occ.shape != depth.shape:
+        raise InputError(
+            f"depth {depth.shape} and occluded mask {occ.shape} must match the camera ({intr.height}, {intr.width})"
+        )
+    T = np.eye(4) if T_world_camera is None else np.asarray(T_world_camera, dtype=float)
+    rays = ray_directions(intr)
+    if bounds is None:
+        bg = np.isfinite(depth) & (depth > 0) & ~occ
+        if bg.sum() < 3:
+            raise InputError("no valid background depth to bound the scene; pass bounds explicitly")
+        bp = transform_points(T, rays[bg] * depth[bg][:, None])
+        bounds = (bp.min(axis=0), bp.max(axis=0))
+    lo, hi = (np.asarray(b, dtype=float) for b in bounds)
+    if np.any(hi <= lo):
+        raise InputError(f"scene bounds must have lo < hi on every axis, got {lo}, {hi}")
+    r = rays[occ]
+    n = np.asarray(plane_normal, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_plane = -plane_d / (r @ n)
+    t_plane = np.where(np.isfinite(t_plane) & (t_plane > 0), t_plane, np.inf)
+    # where the ray leaves the bounds box (slab method, in the bounds' frame)
+    o = T[:3, 3]
+    dw = r @ T[:3, :3].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1, t2 = (lo - o) / dw, (hi - o) / dw
+    t_exit = np.nanmin(np.where(np.isnan(np.maximum(t1, t2)), np.inf, np.maximum(t1, t2)), axis=1)
+    t = np.minimum(t_plane, t_exit)
+    t = np.where(np.isfinite(t) & (t > 0), t, np.nan)
+    out = depth.copy()
+    out[occ] = t  # unit-z rays: the ray parameter is the depth
+    return out.astype(np.float32)
+
+
+def heightmap_mesh(
+    points_world: np.ndarray,
+    resolution: float = 0.01,
+    bounds_xy: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    base_z: float | None = None,
+    max_cells: int = 1_000_000,
+):
+    """Height-map triangulation of background points (gravity-aligned frame, z up).
+
+    Grid cells of ``resolution`` metres over ``bounds_xy = ((xmin, xmax), (ymin, ymax))`` (default:
+    the points' extent); a cell's height is its highest point, empty cells copy the nearest filled
+    cell. Vertices sit at cell centres. With ``base_z`` the surface is closed into a watertight solid
+    down to that height; otherwise it is an open surface.
+    """
+    import trimesh
+    from scipy.ndimage import distance_transform_edt
+
+    p = np.asarray(points_world, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise InputError(f"background points must be (N, 3), got shape {p.shape}")
+    p = p[np.all(np.isfinite(p), axis=1)]
+    if len(p) < 3:
+        raise InputError("fewer than 3 finite background points: nothing to triangulate")
+    if not resolution > 0:
+        raise ConfigError(f"height-map resolution must be > 0 metres, got {resolution}")
+    if bounds_xy is None:
+        (x0, y0), (x1, y1) = p[:, :2].min(axis=0), p[:, :2].max(axis=0)
+    else:
+        (x0, x1), (y0, y1) = bounds_xy
+    nx, ny = int(np.ceil((x1 - x0) / resolution)) + 1, int(np.ceil((y1 - y0) / resolution)) + 1
+    if nx < 2 or ny < 2 or nx * ny > max_cells:
+        raise ConfigError(f"height-map grid of {nx} x {ny} cells: change resolution ({resolution} m) or bounds")
+    ix = np.round((p[:, 0] - x0) / resolution).astype(int)
+    iy = np.round((p[:, 1] - y0) / resolution).astype(int)
+    keep = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    if not keep.any():
+        raise InputError("no background point inside the height-map bounds")
+    z = np.full((ny, nx), -np.inf)
+    np.maximum.at(z, (iy[keep], ix[keep]), p[keep, 2])
+    empty = ~np.isfinite(z)
+    if empty.any():
+        _, (jy, jx) = distance_transform_edt(empty, return_indices=True)
+        z = z[jy, jx]
+    xs, ys = x0 + resolution * np.arange(nx), y0 + resolution * np.arange(ny)
+    X, Y = np.meshgrid(xs, ys)
+    top = np.stack([X.ravel(), Y.ravel(), z.ravel()], axis=1)
+    idx = np.arange(ny * nx).reshape(ny, nx)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel(), idx[1:, :-1].ravel()
+    faces = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])  # counter-clockwise from above
+    if base_z is None:
+        return trimesh.Trimesh(top, faces, process=False)
+    if base_z >= z.min():
+        raise ConfigError(f"base_z {base_z} must be below the lowest height {z.min():.3f}")
+    bottom = top.copy()
+    bottom[:, 2] = base_z
+    off = ny * nx
+    border = np.concatenate([idx[0, :], idx[1:, -1], idx[-1, -2::-1], idx[-2:0:-1, 0]])  # closed loop
+    nxt = np.roll(border, -1)
+    walls = np.concatenate([np.stack([border, nxt + off, nxt], 1), np.stack([border, border + off, nxt + off], 1)])
+    mesh = trimesh.Trimesh(np.concatenate([top, bottom]), np.concatenate([faces, faces[:, ::-1] + off, walls]))
+    trimesh.repair.fix_normals(mesh)
+    return mesh

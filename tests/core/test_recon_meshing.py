@@ -1,0 +1,170 @@
+import numpy as np
+import pytest
+
+from physworld.errors import ConfigError, InputError
+from physworld.recon.gravity import find_support_plane, gravity_transform
+from physworld.recon.meshing import (
+    complete_background_depth,
+    heightmap_mesh,
+    object_mesh,
+    transform_points,
+)
+from physworld.recon.segment import point_map, segment_first_frame
+from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
+
+INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
+
+
+def render(obj=None, eye=(0.25, -0.45, 0.45), target=(0.0, 0.0, 0.05)):
+    """Table top (z=0) with one object: ("box", (dx, dy, dz), yaw) or ("cyl", (radius, height)).
+    Returns depth, body segmentation (object = body 1), T_world_optical."""
+    import pybullet as p
+
+    cid = p.connect(p.DIRECT)
+    try:
+        s = p.createCollisionShape(p.GEOM_BOX, halfExtents=[0.5, 0.4, 0.01], physicsClientId=cid)
+        p.createMultiBody(0, s, basePosition=[0, 0, -0.01], physicsClientId=cid)
+        if obj is not None and obj[0] == "box":
+            size, yaw = obj[1], obj[2]
+            s = p.createCollisionShape(p.GEOM_BOX, halfExtents=np.asarray(size) / 2, physicsClientId=cid)
+            q = p.getQuaternionFromEuler([0, 0, yaw])
+            p.createMultiBody(0, s, basePosition=[0, 0, size[2] / 2], baseOrientation=q, physicsClientId=cid)
+        elif obj is not None:
+            r, h = obj[1]
+            s = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=h, physicsClientId=cid)
+            p.createMultiBody(0, s, basePosition=[0, 0, h / 2], physicsClientId=cid)
+        T = look_at(eye, target)
+        _, depth, body = PyBulletCamera(INTR, T).render(cid)
+    finally:
+        p.disconnect(cid)
+    return depth, body, T
+
+
+def reconstruct(depth, T_true):
+    """Plane, gravity frame and the single object's world points, as the pipeline would."""
+    pts = point_map(depth, INTR)
+    plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T_true[:3, :3].T @ [0, 0, 1.0])
+    seg = segment_first_frame(pts, plane.normal, plane.d, plane_threshold=0.005)
+    assert len(seg.objects) == 1
+    T_gc = gravity_transform(plane.normal, plane.d)  # camera -> gravity frame, table at z = 0
+    return plane, seg, T_gc, transform_points(T_gc, seg.objects[0].points)
+
+
+def test_box_from_one_side_gives_closed_mesh_with_true_extent_and_pose():
+    size, yaw = np.array([0.12, 0.07, 0.09]), 0.4
+    depth, _, T = render(("box", size, yaw))
+    _, _, T_gc, pw = reconstruct(depth, T)
+    om = object_mesh(pw)
+    assert om.mesh.is_watertight and om.mesh.volume > 0
+    ext = np.r_[np.sort(om.extent[:2]), om.extent[2]]
+    np.testing.assert_allclose(ext, np.r_[np.sort(size[:2]), size[2]], rtol=0.15)
+    # the pose, compared in the camera frame (the gravity frame's yaw is arbitrary)
+    T_co = np.linalg.inv(T_gc) @ om.T_world_object
+    centre_true = np.linalg.inv(T) @ np.r_[0, 0, size[2] / 2, 1]
+    assert np.linalg.norm(T_co[:3, 3] - centre_true[:3]) < 0.01
+    x_true = np.linalg.inv(T)[:3, :3] @ [np.cos(yaw), np.sin(yaw), 0.0]
+    c = abs(T_co[:3, 0] @ x_true)  # box axes agree up to a quarter turn
+    assert max(c, np.sqrt(max(0.0, 1 - c * c))) > np.cos(np.deg2rad(5))
+    np.testing.assert_allclose(np.linalg.norm(om.quaternion), 1.0)
+    assert om.mesh.bounds[0][2] == pytest.approx(-om.position[2])  # bottom on the plane
+
+
+def test_cylinder_from_one_side():
+    r, h = 0.04, 0.11
+    depth, _, T = render(("cyl", (r, h)))
+    _, _, _, pw = reconstruct(depth, T)
+    om = object_mesh(pw)
+    assert om.mesh.is_watertight
+    np.testing.assert_allclose(om.extent, [2 * r, 2 * r, h], rtol=0.15)
+    assert om.mesh.volume == pytest.approx(np.pi * r * r * h, rel=0.25)
+
+
+def test_mirror_completes_the_hidden_back_of_a_tall_cylinder():
+    r, h = 0.04, 0.30
+    eye = (0.0, -0.5, 0.2)  # below the top: only the front half is seen
+    depth, _, T = render(("cyl", (r, h)), eye=eye, target=(0.0, 0.0, 0.12))
+    _, _, T_gc, pw = reconstruct(depth, T)
+    cam = T_gc[:3, 3]  # camera position in the gravity frame
+    plain = object_mesh(pw)
+    full = object_mesh(pw, mirror=True, camera_position=cam)
+    assert min(plain.extent[:2]) < 0.8 * 2 * r  # half a cylinder
+    np.testing.assert_allclose(np.sort(full.extent[:2]), [2 * r, 2 * r], rtol=0.15)
+    assert full.extent[2] == pytest.approx(h, rel=0.1)
+    with pytest.raises(ConfigError, match="camera position"):
+        object_mesh(pw, mirror=True)
+
+
+def test_object_mesh_errors():
+    with pytest.raises(InputError, match=r"\(N, 3\)"):
+        object_mesh(np.zeros((10, 2)))
+    with pytest.raises(InputError, match="object point"):
+        object_mesh(np.random.default_rng(0).uniform(0.01, 0.02, (5, 3)))
+    flat = np.c_[np.random.default_rng(0).uniform(0, 0.1, (100, 2)), np.zeros(100)]  # on the plane
+    with pytest.raises(InputError, match="object point"):
+        object_mesh(flat)
+
+
+def test_background_completion_fills_the_hole_on_the_plane():
+    size = np.array([0.1, 0.1, 0.12])
+    depth, body, T = render(("box", size, 0.0))
+    empty, _, _ = render(None)
+    plane, seg, T_gc, _ = reconstruct(depth, T)
+    occ = seg.object_mask
+    filled = complete_background_depth(depth, occ, INTR, plane.normal, plane.d)
+    assert np.array_equal(filled[~occ], depth[~occ], equal_nan=True)
+    hole = occ & np.isfinite(empty)
+    assert hole.sum() > 100
+    err = np.abs(filled[hole] - empty[hole])
+    assert np.median(err) < 0.003 and np.percentile(err, 95) < 0.01
+    # the unfilled depth had the object there, far from the table behind it
+    assert np.median(np.abs(depth[hole] - empty[hole])) > 0.03
+    # height map of the completed background: the table is flat where the box stood
+    bg = np.isfinite(filled)
+    pts_w = transform_points(T_gc, point_map(filled, INTR)[bg])
+    mesh = heightmap_mesh(pts_w, resolution=0.01)
+    box_xy = transform_points(T_gc, seg.objects[0].points)[:, :2].mean(axis=0)
+    assert abs(_height_at(mesh, box_xy)) < 0.005  # no bump where the object stood
+
+
+def test_background_completion_uses_scene_bounds_where_rays_miss_the_plane():
+    intr = CameraIntrinsics.from_fov(40, 30, 60.0)
+    depth = np.full((30, 40), 1.0, np.float32)
+    occ = np.zeros((30, 40), bool)
+    occ[10:20, 10:20] = True
+    n, d = np.array([0.0, -1.0, 0.0]), 0.5  # plane y = 0.5 (below the camera, y down)
+    out = complete_background_depth(depth, occ, intr, n, d, bounds=(np.array([-5, -5, 0.0]), np.array([5, 5, 1.2])))
+    rays_y = (np.arange(30) - intr.cy) / intr.fy
+    for v in range(10, 20):
+        t_plane = 0.5 / rays_y[v] if rays_y[v] > 0 else np.inf
+        assert out[v, 15] == pytest.approx(min(t_plane, 1.2), rel=1e-5)  # ray hits the far wall z = 1.2 first
+    with pytest.raises(InputError, match="lo < hi"):
+        complete_background_depth(depth, occ, intr, n, d, bounds=(np.zeros(3), np.zeros(3)))
+    with pytest.raises(InputError, match="must match"):
+        complete_background_depth(depth[:-1], occ, intr, n, d)
+
+
+def _height_at(mesh, xy):
+    """z of the (open) height-map mesh's vertex nearest to ``xy`` (vertices sit on a grid)."""
+    v = np.asarray(mesh.vertices)
+    return float(v[np.argmin(np.linalg.norm(v[:, :2] - np.asarray(xy), axis=1)), 2])
+
+
+def test_heightmap_mesh_fills_holes_and_closes():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-0.3, 0.3, (6000, 2))
+    z = np.where(xy[:, 0] > 0.1, 0.05, 0.0)  # a step
+    keep = np.linalg.norm(xy, axis=1) > 0.08  # a hole in the middle (an object stood there)
+    pts = np.c_[xy[keep], z[keep]]
+    open_mesh = heightmap_mesh(pts, resolution=0.02)
+    assert not open_mesh.is_watertight
+    heights = [_height_at(open_mesh, xy) for xy in ([0.0, 0.0], [0.2, 0.0], [-0.2, 0.1])]
+    np.testing.assert_allclose(heights, [0.0, 0.05, 0.0], atol=1e-9)
+    solid = heightmap_mesh(pts, resolution=0.02, base_z=-0.1)
+    assert solid.is_watertight and solid.volume > 0
+    assert solid.bounds[0][2] == pytest.approx(-0.1)
+    with pytest.raises(ConfigError, match="base_z"):
+        heightmap_mesh(pts, resolution=0.02, base_z=0.01)
+    with pytest.raises(ConfigError, match="resolution"):
+        heightmap_mesh(pts, resolution=0.0)
+    with pytest.raises(ConfigError, match="cells"):
+        heightmap_mesh(pts, resolution=1e-5)
