@@ -1,0 +1,175 @@
+"""Graph test (real DDS): arm_controller with its own PyBullet Panda, a probe node streaming
+commands, e-stop and mode services, and teleop jogging the end effector from Joy messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState, Joy
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from physworld.control.kinematics import PANDA_ARM_JOINTS, PANDA_HOME, PyBulletKinematics
+from physworld.ros.arm_controller import ArmControllerNode
+from physworld.ros.teleop import TeleopNode
+from physworld_interfaces.srv import SetControlMode
+
+pytestmark = pytest.mark.ros
+
+JOINTS = list(PANDA_ARM_JOINTS)
+
+
+class Probe:
+    """Streams commands and records joint_states with their arrival time."""
+
+    def __init__(self, graph, name="probe"):
+        self.graph = graph
+        self.node = graph.add(Node(name, context=graph.context))
+        self.states: list[tuple[float, JointState]] = []
+        self._lock = threading.Lock()
+        self.node.create_subscription(JointState, "joint_states", self._on_state, 100)
+        self.pubs = {
+            "policy": self.node.create_publisher(JointTrajectory, "arm_controller/joint_command", 10),
+            "teleop": self.node.create_publisher(JointTrajectory, "teleop/joint_command", 10),
+        }
+
+    def _on_state(self, msg):
+        with self._lock:
+            self.states.append((time.monotonic(), msg))
+
+    def q(self) -> np.ndarray:
+        with self._lock:
+            msg = self.states[-1][1]
+        return np.array([msg.position[msg.name.index(n)] for n in JOINTS])
+
+    def q_at(self, t: float) -> np.ndarray:
+        with self._lock:
+            msg = min(self.states, key=lambda s: abs(s[0] - t))[1]
+        return np.array([msg.position[msg.name.index(n)] for n in JOINTS])
+
+    def send(self, source: str, q, names=JOINTS):
+        msg = JointTrajectory(joint_names=list(names), points=[JointTrajectoryPoint(positions=[float(v) for v in q])])
+        self.pubs[source].publish(msg)
+
+    def stream(self, source: str, target_fn, seconds: float, rate: float = 50.0) -> float:
+        """Publish ``target_fn()`` at ``rate`` for ``seconds``; returns the time of the last message."""
+        end, last = time.monotonic() + seconds, 0.0
+        while time.monotonic() < end:
+            self.send(source, target_fn())
+            last = time.monotonic()
+            time.sleep(1.0 / rate)
+        return last
+
+    def call(self, srv_type, name, request, timeout=10.0):
+        client = self.node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
+        future = client.call_async(request)
+        self.graph.wait_for(future.done, timeout, f"{name} response")
+        return future.result()
+
+
+def start_controller(graph, **params):
+    params.setdefault("backend", "pybullet_direct")
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    node = graph.add(ArmControllerNode(context=graph.context, parameter_overrides=overrides))
+    probe = Probe(graph)
+    graph.wait_for(lambda: len(probe.states) >= 20, 20.0, "joint_states from arm_controller")
+    return node, probe
+
+
+def test_joint_states_rate_limits_and_bad_commands(graph):
+    node, probe = start_controller(graph)
+    graph.wait_for(lambda: len(probe.states) >= 80, 10.0, "80 joint_states")
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in probe.states[-60:]])
+    period = float(np.median(np.diff(stamps)))
+    assert 0.008 <= period <= 0.0125, f"joint_states median period {period * 1e3:.1f} ms, expected 10 ms"
+    assert probe.states[-1][1].name[:7] == JOINTS and len(probe.states[-1][1].name) == 9
+
+    home = np.array(PANDA_HOME)
+    target = home + np.array([0.3, 0, 0, 0, 0, 0, 0])
+    probe.stream("policy", lambda: target, 1.2)
+    np.testing.assert_allclose(probe.q(), target, atol=0.03)
+
+    # joint 4's upper limit is 0.0 rad (minus a 0.02 rad margin): +0.5 must be clamped
+    beyond = target.copy()
+    beyond[3] = 0.5
+    probe.stream("policy", lambda: beyond, 2.5)
+    q = probe.q()
+    assert q[3] <= 0.0 and q[3] == pytest.approx(-0.02, abs=0.03)
+
+    # NaN and missing joints are refused; the node keeps running and holds
+    before = probe.q()
+    probe.stream("policy", lambda: [np.nan] * 7, 0.3)
+    probe.stream("policy", lambda: [0.0] * 3, 0.3, rate=20.0)  # names do not match the positions
+    np.testing.assert_allclose(probe.q(), before, atol=0.01)
+    n = len(probe.states)
+    graph.wait_for(lambda: len(probe.states) > n + 10, 5.0, "joint_states after bad commands")
+
+
+def test_watchdog_holds_within_200_ms_when_the_stream_stalls(graph):
+    node, probe = start_controller(graph)
+    # keep the target 0.6 rad ahead of the arm so it moves at its velocity limit when the stream stops
+    t_stop = probe.stream("policy", lambda: probe.q() + np.array([0.6, 0, 0, 0, 0, 0, 0]), 0.6)
+    moved = probe.q_at(t_stop)[0] - PANDA_HOME[0]
+    time.sleep(0.9)
+    assert moved > 0.2, f"arm moved only {moved:.3f} rad while streaming"
+    q_200ms, q_800ms = probe.q_at(t_stop + 0.2), probe.q_at(t_stop + 0.8)
+    # without the watchdog the arm would travel up to 0.6 rad more (about 0.5 s at the velocity limit)
+    assert np.abs(q_800ms - q_200ms).max() < 0.01, f"arm still moved {q_800ms - q_200ms} after the stall"
+    assert node.core.modes.mode.value == "policy"  # a short stall is not a policy failure
+
+
+def test_e_stop_modes_and_policy_failure(graph):
+    node, probe = start_controller(graph)
+    home = np.array(PANDA_HOME)
+    target = home + np.array([0.25, 0, 0, 0, 0, 0, 0])
+    resp = probe.call(SetBool, "e_stop", SetBool.Request(data=True))
+    assert resp.success and "e-stop engaged" in resp.message
+    before = probe.q()
+    probe.stream("policy", lambda: target, 0.6)
+    np.testing.assert_allclose(probe.q(), before, atol=0.005)
+    resp = probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="policy"))
+    assert not resp.success and "e-stop is engaged" in resp.message and resp.active_mode == "hold"
+
+    assert probe.call(SetBool, "e_stop", SetBool.Request(data=False)).success
+    resp = probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="teleop"))
+    assert resp.success and resp.active_mode == "teleop"
+    probe.stream("policy", lambda: target, 0.5)  # ignored in teleop mode
+    np.testing.assert_allclose(probe.q(), before, atol=0.005)
+    probe.stream("teleop", lambda: target, 1.0)
+    np.testing.assert_allclose(probe.q(), target, atol=0.03)
+    resp = probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="warp"))
+    assert not resp.success and "unknown control mode" in resp.message
+
+    assert probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="policy")).success
+    resp = probe.call(Trigger, "report_policy_failure", Trigger.Request())
+    assert resp.success and resp.message == "active mode: teleop"
+
+
+def test_teleop_joy_jogs_the_end_effector(graph):
+    node, probe = start_controller(graph, initial_mode="teleop")
+    graph.add(TeleopNode(context=graph.context, parameter_overrides=[Parameter("linear_speed", value=0.05)]))
+    joy_pub = probe.node.create_publisher(Joy, "joy", 10)
+    kin = PyBulletKinematics()
+    try:
+        p0 = kin.position(probe.q())
+        axes = [0.0] * 6
+        axes[1] = 1.0  # left stick forward = +x at full speed
+        buttons = [0] * 8
+        buttons[4] = 1  # deadman
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            joy_pub.publish(Joy(axes=axes, buttons=buttons))
+            time.sleep(1 / 30)
+        time.sleep(0.3)
+        p1 = kin.position(probe.q())
+    finally:
+        kin.close()
+    dx, dy, dz = p1 - p0
+    assert 0.04 < dx < 0.1, f"EE moved {dx:.3f} m in x, expected about 0.075 m"
+    assert abs(dy) < 0.01 and abs(dz) < 0.02, f"EE drifted off-axis: dy={dy:.3f} dz={dz:.3f}"
