@@ -17,6 +17,7 @@ from physworld.bag.convert import (
     joint_trajectory,
     numpy_to_image,
     stamp_ns,
+    typestore,
 )
 from physworld.bag.play import BagMessage, BagReader, Player, read_messages
 from physworld.bag.record import DEFAULT_TOPICS, BagWriter, trim_cdr
@@ -192,3 +193,30 @@ def test_player_schedules_messages_with_the_rate_factor():
     with pytest.raises(InputError, match="must be positive"):
         Player(msgs, rate=0.0)
     assert Player([], rate=1.0).done
+
+
+def test_background_writer_accepts_writes_from_many_threads(tmp_path):
+    """sqlite3 ties a connection to its thread; ROS executors call back from several threads."""
+    import threading
+
+    from physworld.bag.record import BackgroundBagWriter
+
+    serialized = typestore().serialize_cdr(joint_state(["j"], [1.0]), "sensor_msgs/msg/JointState")
+    bag = BackgroundBagWriter(tmp_path / "mt", storage="sqlite3")
+    bag.add_topic("/joint_states", "sensor_msgs/msg/JointState")
+    with pytest.raises(InputError, match="not a valid serialised message"):
+        bag.write_cdr("/joint_states", 0, b"\x00\x01\x00\x00\x01")
+
+    def worker(k):
+        for i in range(50):
+            bag.write_cdr("/joint_states", T0 + k * 1000 + i, serialized)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bag.close() == tmp_path / "mt"
+    assert bag.counts == {"/joint_states": 150} and bag.dropped == 0 and not bag.errors
+    with BagReader(tmp_path / "mt") as reader:
+        assert reader.topics["/joint_states"] == ("sensor_msgs/msg/JointState", 150)

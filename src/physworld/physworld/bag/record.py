@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from ..errors import ArtefactError, InputError
@@ -149,3 +150,66 @@ class BagWriter:
                 pass
             self._writer = None
         shutil.rmtree(self._stage, ignore_errors=True)
+
+
+class BackgroundBagWriter:
+    """A BagWriter driven from any thread: every storage call runs in one worker thread.
+
+    sqlite3 connections may only be used by the thread that opened them, and a ROS executor calls
+    back from several threads; writes are queued (disk time stays off the caller's thread).
+    ``write_cdr`` validates in the caller's thread and never blocks; beyond ``max_pending``
+    queued messages new ones are dropped and counted in ``dropped``.
+    """
+
+    def __init__(self, path: str | os.PathLike, storage: str = "sqlite3", max_pending: int = 500):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._bag = BagWriter(path, storage=storage)
+        self.path, self.max_pending = self._bag.path, max_pending
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bag-writer")
+        self._lock = threading.Lock()
+        self._pending, self.dropped = 0, 0
+        self.errors: list[str] = []
+        try:
+            self._pool.submit(self._bag.open).result()
+        except BaseException:
+            self._pool.shutdown()
+            raise
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self._bag.counts)
+
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        self._pool.submit(self._bag.add_topic, topic, msgtype).result()
+
+    def _done(self, future) -> None:
+        with self._lock:
+            self._pending -= 1
+            if future.exception() is not None:
+                self.errors.append(str(future.exception()))
+
+    def write_cdr(self, topic: str, t_ns: int, data: bytes) -> None:
+        msgtype = self._bag.topics.get(topic)
+        if msgtype is None:
+            raise InputError(f"topic {topic} was not added to bag {self.path} (add_topic first)")
+        data = trim_cdr(data, msgtype)
+        with self._lock:
+            if self._pending >= self.max_pending:
+                self.dropped += 1
+                return
+            self._pending += 1
+        self._pool.submit(self._bag.write_cdr, topic, t_ns, data, False).add_done_callback(self._done)
+
+    def close(self) -> Path:
+        """Write everything queued, finish the bag and stop the worker."""
+        try:
+            return self._pool.submit(self._bag.close).result()
+        finally:
+            self._pool.shutdown()
+
+    def abort(self) -> None:
+        try:
+            self._pool.submit(self._bag.abort).result()
+        finally:
+            self._pool.shutdown()
