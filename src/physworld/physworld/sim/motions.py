@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,20 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return np.clip(tau**3 * (10 - 15 * tau + 6 * tau**2), 0.0, 1.0)
 
 
+def slerp(q0, q1, s: float) -> np.ndarray:
+    """Spherical linear interpolation of unit quaternions (xyzw), shortest arc, s in [0, 1]."""
+    q0, q1 = np.asarray(q0, float), np.asarray(q1, float)
+    dot = float(q0 @ q1)
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + s * (q1 - q0)
+    else:
+        theta = math.acos(dot)
+        q = (math.sin((1 - s) * theta) * q0 + math.sin(s * theta) * q1) / math.sin(theta)
+    return q / np.linalg.norm(q)
+
+
 def sample(keys: list[Keyframe], phases: np.ndarray) -> np.ndarray:
     """Poses (T, 7) ``[x, y, z, qx, qy, qz, qw]`` at the given phases."""
     keys = sorted(keys, key=lambda k: k.t)
@@ -45,8 +59,7 @@ def sample(keys: list[Keyframe], phases: np.ndarray) -> np.ndarray:
         tau = 1.0 if dt <= 0 else (t - a.t) / dt
         s = float(minimum_jerk(np.array(tau))) if b.ease == "minjerk" else float(np.clip(tau, 0, 1))
         out[j, :3] = (1 - s) * a.pos + s * b.pos
-        rots = Rotation.from_quat(np.stack([a.quat, b.quat]))
-        out[j, 3:] = Slerp([0.0, 1.0], rots)([s]).as_quat()[0]
+        out[j, 3:] = slerp(a.quat, b.quat, s)
     return out
 
 

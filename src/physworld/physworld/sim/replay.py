@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
+from .motions import slerp
 
 MAX_FRAMES = 5000
 
@@ -86,13 +87,14 @@ def replay_trajectory(
             a, b = poses[i - 1], poses[i]
             rots = Rotation.from_quat(np.stack([a[3:], b[3:]]))
             ang = (rots[1] * rots[0].inv()).as_rotvec() / frame_dt
-            segments[name] = (a[:3], b[:3], Slerp([0.0, 1.0], rots), (b[:3] - a[:3]) / frame_dt, ang)
-        for name, (pa, _, slerp, v, w) in segments.items():  # contacts during the step see the motion
-            scene.set_object_pose(name, pa, slerp([0.0]).as_quat()[0], lin_vel=v, ang_vel=w)
+            segments[name] = (a[:3], b[:3], (a[3:], b[3:]), (b[:3] - a[:3]) / frame_dt, ang)
+        for name, (pa, _, (qa, _), v, w) in segments.items():  # contacts during the step see the motion
+            scene.set_object_pose(name, pa, qa, lin_vel=v, ang_vel=w)
         for k in range(1, substeps + 1):
             scene.step(1)
-            for name, (pa, pb, slerp, v, w) in segments.items():  # exact pose, no integration drift
-                scene.set_object_pose(name, *_pose_at(pa, pb, slerp, k / substeps), lin_vel=v, ang_vel=w)
+            for name, (pa, pb, (qa, qb), v, w) in segments.items():  # exact pose, no integration drift
+                s = k / substeps
+                scene.set_object_pose(name, (1 - s) * pa + s * pb, slerp(qa, qb, s), lin_vel=v, ang_vel=w)
         snapshot(i)
         if on_frame:
             on_frame(i)
@@ -101,7 +103,3 @@ def replay_trajectory(
             scene.set_object_pose(name, poses[-1, :3], poses[-1, 3:])
         scene.step(int(round(settle_s / scene.dt)))
     return record
-
-
-def _pose_at(pa, pb, slerp, s: float):
-    return (1 - s) * pa + s * pb, slerp([s]).as_quat()[0]
