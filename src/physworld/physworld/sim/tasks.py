@@ -2,102 +2,32 @@
 
 Each :class:`TaskSpec` names the object the robot must move, the objects of the scene (shape,
 mass, friction, colour, nominal placement, randomisation ranges), a motion template used by the
-scripted video generator, and a success predicate on the final object poses.
-
-Poses are ``(position (3,), quaternion xyzw (4,))`` of each object's frame, which is its centre of
-mass (see :mod:`physworld.sim.assets`). Predicates use the NOMINAL geometry; their tolerances
-are wide enough to cover the small size randomisation (+-3 %).
-
-Placements: ``xy``/``yaw`` are in the world (table) frame for top-level objects; for objects with
-a ``parent`` they are in the parent's build frame (footprint centre, z up), e.g. candies in a cup.
-``z`` is the height of the object's bottom above its support (table or parent's bottom).
+scripted video generator, and a success predicate on the final object poses (types and predicate
+geometry in :mod:`physworld.sim.taskspec`). Predicates use the NOMINAL geometry; their
+tolerances are wide enough to cover the small size randomisation (+-3 %).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..errors import InputError, UnknownTaskError
 from . import assets as A
-from .motions import Motion, Place, Pour, Stroke
-
-TABLE_TOP_Z = 0.625  # world z of the table top (m)
-
-Poses = dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    name: str
-    category: str
-    shape: A.Shape
-    mass: float  # kg; 0 = fixed to the world
-    friction: float
-    rgba: tuple[float, float, float, float]
-    xy: tuple[float, float]
-    yaw: float = 0.0
-    z: float = 0.0
-    parent: str | None = None
-    pos_jitter: float = 0.02  # uniform +- (m) on x and y
-    yaw_jitter: float = math.radians(10)  # uniform +- (rad)
-    scale_jitter: float = 0.03  # uniform +- fraction of the size
-    rolling_friction: float = 0.0
-
-    @property
-    def movable(self) -> bool:
-        return self.mass > 0
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    command: str
-    aliases: tuple[str, ...]
-    moved_object: str
-    objects: tuple[ObjectSpec, ...]
-    success: Callable[[Poses], bool] = field(compare=False)
-    tolerance: str
-    motion: Motion
-    duration_s: float = 6.0
-
-    def object(self, name: str) -> ObjectSpec:
-        for o in self.objects:
-            if o.name == name:
-                return o
-        raise InputError(f"task {self.name!r} has no object {name!r}; it has {[o.name for o in self.objects]}")
-
-    @property
-    def object_names(self) -> list[str]:
-        return [o.name for o in self.objects]
-
-
-# ---------------------------------------------------------------------------------------------
-# geometry helpers for the predicates
-
-
-def in_build_frame(poses: Poses, name: str, ref: str, ref_shape: A.Shape) -> np.ndarray:
-    """Position of ``name``'s centre of mass in ``ref``'s build frame (footprint centre, z up)."""
-    p, _ = poses[name]
-    pr, qr = poses[ref]
-    local = Rotation.from_quat(qr).inv().apply(np.asarray(p, float) - np.asarray(pr, float))
-    return local + ref_shape.com
-
-
-def tilt(quat) -> float:
-    """Angle (rad) between the body's z axis and the world z axis."""
-    z = Rotation.from_quat(quat).apply([0.0, 0.0, 1.0])
-    return float(np.arccos(np.clip(z[2], -1.0, 1.0)))
-
-
-def _radial(v) -> float:
-    return float(np.hypot(v[0], v[1]))
-
+from .motions import Place, Pour, Stroke
+from .taskspec import (  # noqa: F401  (re-exported: the public names of the task API)
+    TABLE_TOP_Z,
+    ObjectSpec,
+    Poses,
+    TaskSpec,
+    count_in_container,
+    in_build_frame,
+    radial,
+    small_items,
+    tilt,
+)
 
 # ---------------------------------------------------------------------------------------------
 # the tasks
@@ -114,7 +44,7 @@ def _lid_on_pot() -> TaskSpec:
     def ok(poses: Poses) -> bool:
         v = in_build_frame(poses, "lid", "pot", pot)
         bottom = v[2] - lid.com[2]
-        return _radial(v) <= 0.03 and rim - 0.01 <= bottom <= rim + 0.02 and tilt(poses["lid"][1]) < math.radians(15)
+        return radial(v) <= 0.03 and rim - 0.01 <= bottom <= rim + 0.02 and tilt(poses["lid"][1]) < math.radians(15)
 
     return TaskSpec(
         "lid_on_pot",
@@ -136,7 +66,7 @@ def _spoon_in_pan() -> TaskSpec:
 
     def ok(poses: Poses) -> bool:
         v = in_build_frame(poses, "spoon", "pan", pan)
-        return _radial(v) <= 0.08 and v[2] <= pan.anchors["rim"][2]
+        return radial(v) <= 0.08 and v[2] <= pan.anchors["rim"][2]
 
     return TaskSpec(
         "spoon_in_pan",
@@ -205,44 +135,15 @@ def _shoe_in_shoebox() -> TaskSpec:
     )
 
 
-def _small_items(prefix: str, category: str, shape, n: int, parent: str, offsets, colours, mass, friction, rolling):
-    return tuple(
-        ObjectSpec(
-            f"{prefix}_{i}",
-            category,
-            shape,
-            mass,
-            friction,
-            colours[i % len(colours)],
-            offsets[i][:2],
-            z=offsets[i][2],
-            parent=parent,
-            pos_jitter=0.002,
-            yaw_jitter=math.pi,
-            scale_jitter=0.0,
-            rolling_friction=rolling,
-        )
-        for i in range(n)
-    )
-
-
-def _count_in_container(poses: Poses, names, ref: str, ref_shape: A.Shape, radius: float, z_max: float) -> int:
-    n = 0
-    for name in names:
-        v = in_build_frame(poses, name, ref, ref_shape)
-        n += _radial(v) <= radius and -0.01 <= v[2] <= z_max
-    return n
-
-
 def _pour_candies() -> TaskSpec:
     cup, candy, plate = A.container(0.034, 0.09, 0.005, 0.006, n=14), A.sphere(0.009), A.plate(0.10, 0.012, 0.012)
     d = 0.0105
     offsets = [(-d, -d, 0.0), (d, -d, 0.0), (-d, d, 0.0), (d, d, 0.0), (0.0, 0.0, 0.02), (0.0, 0.0, 0.04)]
-    candies = _small_items("candy", "candy", candy, 6, "cup", offsets, _CANDY, 0.004, 0.5, 0.002)
+    candies = small_items("candy", "candy", candy, 6, "cup", offsets, _CANDY, 0.004, 0.5, 0.002)
     names = [c.name for c in candies]
 
     def ok(poses: Poses) -> bool:
-        return _count_in_container(poses, names, "plate", plate, 0.094 * 0.97, 0.06) >= 4
+        return count_in_container(poses, names, "plate", plate, 0.094 * 0.97, 0.06) >= 4
 
     return TaskSpec(
         "pour_candies",
@@ -264,7 +165,7 @@ def _pour_candies() -> TaskSpec:
 def _sweep_scraps() -> TaskSpec:
     pan, scrap, brush = A.dustpan(0.16, 0.13, 0.04), A.box(0.016, 0.016, 0.012), A.brush(0.12, 0.04, 0.025)
     offsets = [(-0.03, -0.17, 0), (-0.01, -0.15, 0), (0.01, -0.18, 0), (0.03, -0.16, 0), (0.0, -0.2, 0)]
-    scraps = _small_items("scrap", "paper", scrap, 5, "dustpan", offsets, [_WHITE], 0.003, 0.4, 0.0)
+    scraps = small_items("scrap", "paper", scrap, 5, "dustpan", offsets, [_WHITE], 0.003, 0.4, 0.0)
     names = [s.name for s in scraps]
     half_x = pan.dims["inner_x"] / 2 * 0.97
     y0, y1 = -0.065 * 1.03, 0.065 * 0.97
@@ -295,7 +196,7 @@ def _sweep_scraps() -> TaskSpec:
 def _wipe_board() -> TaskSpec:
     board, mark, sponge = A.board(0.22, 0.30, 0.01), A.box(0.02, 0.02, 0.003), A.box(0.09, 0.06, 0.035)
     offsets = [(-0.02, -0.06, 0.01), (0.02, -0.02, 0.01), (-0.015, 0.03, 0.01), (0.02, 0.07, 0.01)]
-    marks = _small_items("mark", "ink", mark, 4, "board", offsets, [(0.1, 0.15, 0.6, 1)], 0.002, 0.3, 0.0)
+    marks = small_items("mark", "ink", mark, 4, "board", offsets, [(0.1, 0.15, 0.6, 1)], 0.002, 0.3, 0.0)
     names = [m.name for m in marks]
 
     def ok(poses: Poses) -> bool:
@@ -326,11 +227,11 @@ def _water_flowers() -> TaskSpec:
     fpot, can, drop = A.flower_pot(0.07, 0.11, 0.05), A.watering_can(0.034, 0.10), A.sphere(0.007)
     d = 0.011
     offsets = [(-d, -d, 0.0), (d, -d, 0.0), (-d, d, 0.0), (d, d, 0.0), (0.0, 0.0, 0.015), (0.0, 0.0, 0.03)]
-    drops = _small_items("water", "water", drop, 6, "can", offsets, [(0.3, 0.6, 1.0, 1)], 0.002, 0.2, 0.001)
+    drops = small_items("water", "water", drop, 6, "can", offsets, [(0.3, 0.6, 1.0, 1)], 0.002, 0.2, 0.001)
     names = [w.name for w in drops]
 
     def ok(poses: Poses) -> bool:
-        return _count_in_container(poses, names, "flower_pot", fpot, 0.063 * 0.97, 0.11) >= 4
+        return count_in_container(poses, names, "flower_pot", fpot, 0.063 * 0.97, 0.11) >= 4
 
     return TaskSpec(
         "water_flowers",
@@ -353,7 +254,7 @@ def _pour_from_pan(name: str, food: str, food_shape, mass, friction, rolling, co
     pan, plate = A.pan(0.10, 0.04, 0.006, 0.006, 0.13, 0.028), A.plate(0.11, 0.012, 0.012)
 
     def ok(poses: Poses) -> bool:
-        return _count_in_container(poses, [food], "plate", plate, 0.104 * 0.97, 0.07) == 1
+        return count_in_container(poses, [food], "plate", plate, 0.104 * 0.97, 0.07) == 1
 
     food_spec = ObjectSpec(
         food, food, food_shape, mass, friction, colour, (0.0, 0.0), z=0.006, parent="pan", pos_jitter=0.01,
@@ -382,7 +283,7 @@ def _stack_block() -> TaskSpec:
     def ok(poses: Poses) -> bool:
         v = in_build_frame(poses, "block", "base_block", base)
         bottom = v[2] - top.com[2]
-        return _radial(v) <= 0.015 and abs(bottom - 0.06) <= 0.01 and tilt(poses["block"][1]) < math.radians(10)
+        return radial(v) <= 0.015 and abs(bottom - 0.06) <= 0.01 and tilt(poses["block"][1]) < math.radians(10)
 
     return TaskSpec(
         "stack_block",
