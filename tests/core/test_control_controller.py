@@ -89,6 +89,7 @@ def test_watchdog_holds_within_200_ms_after_the_stream_stalls():
         q = res.q
         t += DT
     assert hold_at is not None and hold_at - last_cmd <= 0.2
+    assert ctrl.hold_since == pytest.approx(hold_at) and ctrl.watchdogs["policy"].last_feed == pytest.approx(last_cmd)
     assert hold_at - last_cmd > 0.1 - 1e-9  # not before the watchdog timeout
     assert ctrl.modes.mode == Mode.POLICY  # 0.5 s silence is not yet a policy failure
 

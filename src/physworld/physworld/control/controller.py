@@ -77,6 +77,7 @@ class ArmController:
         self._hold_q: np.ndarray | None = None
         self._hold_reason = ""
         self._last_step: float | None = None
+        self.hold_since: float | None = None  # time of the step that started the current hold
         self._events: list[str] = []
 
     # --- commands ---------------------------------------------------------------------------
@@ -169,6 +170,7 @@ class ArmController:
     def _hold(self, q_measured: np.ndarray, reason: str) -> StepResult:
         if self._hold_q is None:
             self._hold_q = np.array(q_measured, dtype=float)
+            self.hold_since = self._last_step
         if reason != self._hold_reason:
             self._events.append(f"holding position: {reason}")
             self._hold_reason = reason
@@ -211,7 +213,7 @@ class ArmController:
             result = self._hold(q_measured, f"'{source}' sent no arm target")
             result.gripper = gripper
             return result
-        self._hold_q, self._hold_reason = None, ""
+        self._hold_q, self._hold_reason, self.hold_since = None, "", None
         t_wp, q_wp = next(((t, q) for t, q in plan.waypoints if t >= now), plan.waypoints[-1])
         fraction = min(1.0, dt / max(t_wp - now, dt)) if dt > 0 else 0.0
         desired = self._q_cmd + (q_wp - self._q_cmd) * fraction

@@ -32,6 +32,10 @@ class Watchdog:
         self._last, self._busy_until = None, -math.inf
 
     @property
+    def last_feed(self) -> float | None:
+        return self._last
+
+    @property
     def fed(self) -> bool:
         return self._last is not None
 
