@@ -151,10 +151,17 @@ def test_e_stop_modes_and_policy_failure(graph):
     assert resp.success and resp.message == "active mode: teleop"
 
 
-def test_teleop_joy_jogs_the_end_effector(graph):
-    node, probe = start_controller(graph, initial_mode="teleop")
-    graph.add(TeleopNode(context=graph.context, parameter_overrides=[Parameter("linear_speed", value=0.05)]))
+def test_teleop_takes_over_and_jogs_the_end_effector_from_joy_and_keys(graph):
+    node, probe = start_controller(graph)  # starts in policy mode
+    teleop = graph.add(TeleopNode(context=graph.context, parameter_overrides=[Parameter("linear_speed", value=0.05)]))
     joy_pub = probe.node.create_publisher(Joy, "joy", 10)
+    graph.wait_for(teleop.mode_client.service_is_ready, 10.0, "set_mode service seen by teleop")
+    graph.wait_for(lambda: joy_pub.get_subscription_count() > 0, 10.0, "teleop subscribed to joy")
+    takeover = [0] * 8
+    takeover[7] = 1  # start button
+    joy_pub.publish(Joy(axes=[0.0] * 6, buttons=takeover))
+    graph.wait_for(lambda: node.core.modes.mode.value == "teleop", 10.0, "takeover button -> teleop mode")
+
     kin = PyBulletKinematics()
     try:
         p0 = kin.position(probe.q())
@@ -168,11 +175,21 @@ def test_teleop_joy_jogs_the_end_effector(graph):
             time.sleep(1 / 30)
         time.sleep(0.3)
         p1 = kin.position(probe.q())
+        dx, dy, dz = p1 - p0
+        assert 0.04 < dx < 0.1, f"EE moved {dx:.3f} m in x, expected about 0.075 m"
+        assert abs(dy) < 0.01 and abs(dz) < 0.02, f"EE drifted off-axis: dy={dy:.3f} dz={dz:.3f}"
+
+        end = time.monotonic() + 1.0  # keyboard: 'r' = +z, as a held key repeats
+        while time.monotonic() < end:
+            teleop.handle_key("r")
+            time.sleep(1 / 30)
+        time.sleep(0.3)
+        p2 = kin.position(probe.q())
+        assert 0.025 < p2[2] - p1[2] < 0.08 and abs(p2[0] - p1[0]) < 0.01
     finally:
         kin.close()
-    dx, dy, dz = p1 - p0
-    assert 0.04 < dx < 0.1, f"EE moved {dx:.3f} m in x, expected about 0.075 m"
-    assert abs(dy) < 0.01 and abs(dz) < 0.02, f"EE drifted off-axis: dy={dy:.3f} dz={dz:.3f}"
+    teleop.handle_key("p")  # hand back to the policy
+    graph.wait_for(lambda: node.core.modes.mode.value == "policy", 10.0, "key p -> policy mode")
 
 
 class FakeRos2Control:

@@ -45,8 +45,8 @@ class ArmBackend(ABC):
     def command_gripper(self, positions: Sequence[float]) -> None:
         """Finger joint positions (``gripper_joints`` order)."""
 
-    def hold(self, dt: float) -> np.ndarray:
-        """Command the current measured arm position; returns it."""
+    def hold(self, dt: float = 0.0) -> np.ndarray:
+        """Command the current measured arm position (reach it within ``dt``); returns it."""
         q = self.read_joint_state().position[: len(self.joint_names)]
         self.command_positions(q, dt)
         return q
