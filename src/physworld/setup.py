@@ -13,6 +13,7 @@ NODES = [
     "sim_world",
     "camera_capture",
     "video_generation_client",
+    "task_orchestrator",
 ]
 
 

@@ -60,6 +60,7 @@ def test_project_yaml_is_valid_for_every_node():
         "sim_world": "SimWorldConfig",
         "camera_capture": "CameraCaptureConfig",
         "video_generation_client": "VideoGenerationConfig",
+        "task_orchestrator": "OrchestratorConfig",
     }
     for node, cls_name in by_node.items():
         assert node in data, f"{path} has no section for {node}"

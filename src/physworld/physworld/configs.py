@@ -45,3 +45,18 @@ class VideoGenerationConfig:
     http_url: str = param("", "base URL of a remote image-to-video server (backend 'http')")
     http_api_key_env: str = param("PHYSWORLD_VIDEO_API_KEY", "environment variable holding the API key")
     http_timeout_s: float = param(600.0, "overall timeout of one remote generation job", range=(1.0, 7200.0))
+
+
+@dataclass
+class OrchestratorConfig:
+    stages: list[str] = param(
+        ["capture", "generate_video"],
+        "stages run_task chains, in loop order: capture, generate_video, reconstruct_scene, train_policy, execute_task",
+    )
+    run_root: str = param("runs", "directory for run directories when a goal gives no run_dir")
+    server_wait_s: float = param(10.0, "how long to wait for a stage's service/action server", range=(0.1, 600.0))
+    capture_timeout_s: float = param(5.0, "timeout of the capture_rgbd call", range=(0.1, 120.0))
+    stage_timeout_s: float = param(
+        1800.0, "timeout of one long stage (video, reconstruction, training)", range=(1.0, 86400.0)
+    )
+    default_frames: int = param(30, "frames of the generated video", range=(2, 500))

@@ -26,7 +26,7 @@ NODE_CLASSES = {
     "task_orchestrator": "physworld.ros.task_orchestrator:TaskOrchestratorNode",
 }
 PROFILES = {
-    "sim": ["sim_world", "camera_capture", "video_generation_client"],
+    "sim": ["sim_world", "camera_capture", "video_generation_client", "task_orchestrator"],
 }
 
 
@@ -46,6 +46,9 @@ class Bringup:
         context: Context | None = None,
         extra_args: list[str] | None = None,
     ):
+        names = list(names)
+        if len(set(names)) != len(names):
+            raise ValueError(f"node list has duplicates: {names}")
         unknown = [n for n in names if n not in NODE_CLASSES]
         if unknown:
             raise ValueError(f"unknown node(s) {unknown}; known: {sorted(NODE_CLASSES)}")

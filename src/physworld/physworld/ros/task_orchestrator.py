@@ -1,0 +1,152 @@
+"""task_orchestrator: action ``run_task`` (physworld_interfaces/action/RunTask).
+
+Chains the stages of the loop by calling the other nodes (capture_rgbd service, generate_video,
+reconstruct_scene, train_policy, execute_task actions) with feedback per stage; writes a run
+directory with ``run.json`` and ``report.md``. Cancelling the goal cancels the running stage.
+Which stages run is a parameter (``stages``); the stage order and checks live in
+``physworld.orchestration``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from physworld_interfaces.action import GenerateVideo, RunTask
+from physworld_interfaces.msg import StageStatus
+from physworld_interfaces.srv import CaptureRgbd
+
+from ..configs import OrchestratorConfig
+from ..errors import InputError, PhysWorldError
+from ..orchestration import RunRecord, StageRecord, check_stages, check_task_text, save_capture, write_report
+from .conversions import image_to_numpy, intrinsics_from_camera_info
+from .futures import StageTimeout, await_with_timeout, wait_done, wait_for_server
+from .params import declare_config
+from .runner import spin_node
+
+
+class StageFailed(Exception):
+    pass
+
+
+class TaskOrchestratorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("task_orchestrator", **kwargs)
+        self.cfg = declare_config(self, OrchestratorConfig)
+        self.stages = check_stages(self.cfg.stages)
+        group = ReentrantCallbackGroup()
+        self.capture_client = self.create_client(CaptureRgbd, "capture_rgbd", callback_group=group)
+        self.video_client = ActionClient(self, GenerateVideo, "generate_video", callback_group=group)
+        self._server = ActionServer(
+            self,
+            RunTask,
+            "run_task",
+            execute_callback=self._execute,
+            callback_group=group,
+            goal_callback=lambda _g: GoalResponse.ACCEPT,
+            cancel_callback=lambda _h: CancelResponse.ACCEPT,
+        )
+
+    def _feedback(self, goal_handle, index: int, stage: str, progress: float, detail: str) -> None:
+        status = StageStatus(stage=stage, index=index, count=len(self.stages), progress=progress, detail=detail)
+        goal_handle.publish_feedback(RunTask.Feedback(status=status))
+
+    async def _execute(self, goal_handle):
+        goal = goal_handle.request
+        result = RunTask.Result()
+        try:
+            text = check_task_text(goal.task_text)
+        except InputError as exc:
+            goal_handle.abort()
+            result.message = str(exc)
+            return result
+        run_dir = Path(goal.run_dir or Path(self.cfg.run_root) / time.strftime("run_%Y%m%d_%H%M%S")).resolve()
+        record = RunRecord(text, run_dir)
+        ctx: dict = {"task_text": text, "task_name": goal.task_name, "seed": goal.seed, "run_dir": run_dir}
+        for index, stage in enumerate(self.stages):
+            self._feedback(goal_handle, index, stage, 0.0, "starting")
+            t0 = time.monotonic()
+            try:
+                message, outputs = await getattr(self, f"_stage_{stage}")(goal_handle, index, ctx)
+                ok = True
+            except (StageFailed, StageTimeout, PhysWorldError) as exc:
+                message, outputs, ok = str(exc), {}, False
+            record.add(StageRecord(stage, ok, message, time.monotonic() - t0, outputs))
+            self._feedback(goal_handle, index, stage, 1.0, message)
+            if not ok:
+                result.message = f"stage '{stage}' failed: {message}"
+                break
+        result.run_dir = str(run_dir)
+        result.report_path = str(write_report(record))
+        result.success = record.success
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif record.success:
+            result.message = f"all {len(self.stages)} stages done; report: {result.report_path}"
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        self.get_logger().info(f"run_task '{text}': {result.message}")
+        return result
+
+    async def _stage_capture(self, goal_handle, index, ctx):
+        await wait_for_server(self.capture_client, self.cfg.server_wait_s, "service capture_rgbd")
+        req = CaptureRgbd.Request(timeout_s=self.cfg.capture_timeout_s)
+        resp = await await_with_timeout(
+            self.capture_client.call_async(req), self.cfg.capture_timeout_s + 5.0, "capture_rgbd"
+        )
+        if not resp.success:
+            raise StageFailed(resp.message)
+        rgb = image_to_numpy(resp.color, desired_encoding="rgb8")
+        depth = image_to_numpy(resp.depth)
+        ctx["capture"] = resp
+        outputs = save_capture(ctx["run_dir"], rgb, depth, intrinsics_from_camera_info(resp.camera_info).to_dict())
+        return f"{rgb.shape[1]}x{rgb.shape[0]} RGB-D frame", outputs
+
+    async def _stage_generate_video(self, goal_handle, index, ctx):
+        await wait_for_server(self.video_client, self.cfg.server_wait_s, "action generate_video")
+        goal = GenerateVideo.Goal(
+            image=ctx["capture"].color,
+            task_text=ctx["task_text"],
+            task_name=ctx["task_name"],
+            n_frames=self.cfg.default_frames,
+            seed=ctx["seed"],
+            run_dir=str(ctx["run_dir"] / "video"),
+        )
+
+        def on_feedback(msg):
+            fb = msg.feedback
+            self._feedback(goal_handle, index, "generate_video", fb.frames_done / max(fb.frames_total, 1), fb.status)
+
+        result = await self._run_action(self.video_client, goal, on_feedback, goal_handle, "generate_video")
+        ctx["video_path"] = result.video_path
+        return result.message, {"video_path": result.video_path}
+
+    async def _run_action(self, client, goal, on_feedback, parent_handle, what: str):
+        sub = await await_with_timeout(
+            client.send_goal_async(goal, feedback_callback=on_feedback), self.cfg.server_wait_s, f"{what} goal"
+        )
+        if not sub.accepted:
+            raise StageFailed(f"{what} goal was rejected")
+        result_future = sub.get_result_async()
+        deadline = time.monotonic() + self.cfg.stage_timeout_s
+        while not result_future.done():
+            if parent_handle.is_cancel_requested:
+                await sub.cancel_goal_async()
+                raise StageFailed(f"{what} cancelled")
+            if time.monotonic() > deadline:
+                await sub.cancel_goal_async()
+                raise StageTimeout(f"{what}: no result within {self.cfg.stage_timeout_s:.0f} s")
+            await wait_done(result_future, 0.2)
+        wrapped = result_future.result()
+        if not wrapped.result.success:
+            raise StageFailed(wrapped.result.message or f"{what} failed (status {wrapped.status})")
+        return wrapped.result
+
+
+def main(args=None) -> None:
+    spin_node(TaskOrchestratorNode, args)

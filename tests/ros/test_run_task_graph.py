@@ -1,0 +1,81 @@
+"""Graph test (real DDS): the sim graph + task_orchestrator; a run_task goal runs capture ->
+generate_video through the camera_capture service and the generate_video action, with feedback
+per stage, and writes the run directory. Bad goals are answered with a reason."""
+
+import json
+
+import pytest
+from rclpy.action import ActionClient
+from rclpy.node import Node
+
+from physworld.ros.bringup import Bringup
+from physworld_interfaces.action import GenerateVideo, RunTask
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def sim_graph(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "sim_world:\n  ros__parameters:\n    task: lid_on_pot\n    seed: 1\n    image_width: 160\n"
+        "    image_height: 120\n    camera_rate_hz: 20.0\n"
+        "task_orchestrator:\n  ros__parameters:\n    stages: [capture, generate_video]\n    default_frames: 6\n"
+        f"    run_root: {tmp_path / 'runs'}\n"
+        f"video_generation_client:\n  ros__parameters:\n    run_root: {tmp_path / 'videos'}\n"
+    )
+    up = Bringup(["sim_world", "camera_capture", "video_generation_client", "task_orchestrator"], params).start()
+    yield up
+    up.shutdown()
+
+
+def _wait(future, timeout, what):
+    import time
+
+    end = time.monotonic() + timeout
+    while not future.done():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return future.result()
+
+
+def test_run_task_capture_then_generate(sim_graph, tmp_path):
+    client_node = sim_graph.add_node(Node("test_client", context=sim_graph.context))
+    client = ActionClient(client_node, RunTask, "run_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    feedback = []
+    goal = RunTask.Goal(task_text="put the lid on the pot", seed=1, run_dir=str(tmp_path / "run1"))
+    handle = _wait(client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback)), 10, "goal")
+    assert handle.accepted
+    result = _wait(handle.get_result_async(), 120, "run_task result").result
+    assert result.success, result.message
+    stages = {f.status.stage for f in feedback}
+    assert stages == {"capture", "generate_video"}
+    assert any(0.0 < f.status.progress < 1.0 for f in feedback if f.status.stage == "generate_video")
+    run = json.loads((tmp_path / "run1" / "run.json").read_text())
+    assert [s["stage"] for s in run["stages"]] == ["capture", "generate_video"] and run["success"]
+    assert (tmp_path / "run1" / "capture" / "color.png").is_file()
+    video_dir = tmp_path / "run1" / "video"
+    assert len(list((video_dir / "frames").glob("*.png"))) == 6
+    assert "capture/color.png" in (tmp_path / "run1" / "report.md").read_text()
+
+
+def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tmp_path):
+    node = sim_graph.add_node(Node("test_client2", context=sim_graph.context))
+    run = ActionClient(node, RunTask, "run_task")
+    assert run.wait_for_server(timeout_sec=10.0)
+    handle = _wait(run.send_goal_async(RunTask.Goal(task_text="   ")), 10, "goal")
+    result = _wait(handle.get_result_async(), 10, "result").result
+    assert not result.success and "empty" in result.message
+
+    video = ActionClient(node, GenerateVideo, "generate_video")
+    assert video.wait_for_server(timeout_sec=10.0)
+    goal = GenerateVideo.Goal(
+        task_text="put the lid on the pot", n_frames=4, backend="no_such_backend", run_dir=str(tmp_path / "v")
+    )
+    goal.image.encoding, goal.image.height, goal.image.width, goal.image.step = "rgb8", 2, 2, 6
+    goal.image.data = bytes(12)
+    handle = _wait(video.send_goal_async(goal), 10, "video goal")
+    result = _wait(handle.get_result_async(), 30, "video result").result
+    assert not result.success and "no_such_backend" in result.message
+    assert not (tmp_path / "v").exists()
