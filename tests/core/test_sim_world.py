@@ -140,3 +140,25 @@ def test_bad_arguments():
         build_task_scene("lid_on_pot", -1)
     with pytest.raises(ConfigError, match="image_size"):
         build_task_scene("lid_on_pot", 0, image_size=(4, 4))
+
+
+def test_build_into_a_given_client_leaves_it_connected():
+    import pybullet as p
+
+    client = p.connect(p.DIRECT)
+    try:
+        scene = build_task_scene("stack_block", 0, client=client, image_size=SIZE, with_robot=False)
+        assert scene.client == client and scene.robot is None
+        ref = build_task_scene("stack_block", 0, image_size=SIZE, with_robot=False)
+        np.testing.assert_array_equal(scene.object_pose("block")[0], ref.object_pose("block")[0])
+        ref.close()
+        scene.close()
+        assert p.isConnected(client)
+    finally:
+        p.disconnect(client)
+
+
+def test_segmentation_names_cover_the_image(lid_scene):
+    _, _, seg = lid_scene.render()
+    names = lid_scene.body_names()
+    assert {names[b] for b in np.unique(seg) if b >= 0} >= {"table", "pot", "lid"}
