@@ -117,3 +117,20 @@ def test_transformers_tiny_model_runs_per_frame(tmp_path, output):
     assert not np.allclose(rel[0], rel[1], rtol=1e-3, atol=0.0)
     if output == "inverse_depth":
         assert np.all(rel > 0)
+
+
+def test_sim_relative_smears_depth_edges():
+    frames, _ = _video(T=1, H=20, W=20)
+    depth = np.full((1, 20, 20), 0.8, np.float32)
+    depth[:, :, 10:] = 1.5  # a depth edge between columns 9 and 10
+    clean = dict(mult_noise=0.0, add_noise=0.0, smooth_noise=0.0, outlier_fraction=0.0)
+    est = SimRelativeDepth(seed=0, edge_blend=1.0, **clean)
+    rel = est.estimate(frames, {"depth": depth})
+    metric = est.last_transform["scale"] * rel + est.last_transform["shift"]
+    between = (metric > 0.81) & (metric < 1.49)
+    assert between[0, :, 9:11].mean() > 0.9  # flying pixels on both sides of the edge
+    assert not between[0, :, :8].any() and not between[0, :, 12:].any()
+    est0 = SimRelativeDepth(seed=0, edge_blend=0.0, **clean)
+    rel0 = est0.estimate(frames, {"depth": depth})
+    metric0 = est0.last_transform["scale"] * rel0 + est0.last_transform["shift"]
+    np.testing.assert_allclose(metric0, depth, atol=1e-5)

@@ -14,20 +14,21 @@ CYL = ("can", [0.07, 0.07, 0.12], [0.12, 0.05])  # cylinder: diameter, diameter,
 PLATE = ("plate", [0.16, 0.16, 0.02], [0.0, -0.15])
 
 
-def render_tabletop(objects, extra_boxes=()):
+def render_tabletop(objects, extra_boxes=(), with_rgb=False):
     """PyBullet render of a table (top at z=0) over a floor (z=-0.7), a wall off the table, and
-    the objects: returns depth, body segmentation, {name: body id}, camera pose."""
+    the objects: returns depth, body segmentation, {name: body id}, camera pose (and the RGB
+    image first if ``with_rgb``). ``extra_boxes``: (half extents, position, rgba) of more boxes."""
     import pybullet as p
 
     cid = p.connect(p.DIRECT)
     try:
 
-        def box(half, pos):
+        def box(half, pos, rgba=(0.8, 0.8, 0.8, 1.0)):
             s = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
-            v = p.createVisualShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+            v = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=rgba, physicsClientId=cid)
             return p.createMultiBody(0, s, v, basePosition=pos, physicsClientId=cid)
 
-        box([0.5, 0.35, 0.01], [0, 0, -0.01])  # table top
+        box([0.5, 0.35, 0.01], [0, 0, -0.01], (0.55, 0.4, 0.25, 1.0))  # table top
         box([3, 3, 0.01], [0, 0, -0.71])  # floor
         box([1.5, 0.01, 0.8], [0, 0.8, 0.1])  # wall behind, off the table's footprint
         ids = {}
@@ -39,13 +40,13 @@ def render_tabletop(objects, extra_boxes=()):
                 ids[name] = p.createMultiBody(0, s, v, basePosition=[*xy, hgt / 2], physicsClientId=cid)
             else:
                 ids[name] = box([size[0] / 2, size[1] / 2, size[2] / 2], [*xy, size[2] / 2])
-        for half, pos in extra_boxes:
-            box(half, pos)
+        for k, (half, pos, rgba) in enumerate(extra_boxes):
+            ids[f"extra_{k}"] = box(half, pos, rgba)
         T = look_at(EYE, TARGET)
-        _, depth, body = PyBulletCamera(INTR, T).render(cid)
+        rgb, depth, body = PyBulletCamera(INTR, T).render(cid)
     finally:
         p.disconnect(cid)
-    return depth, body, ids, T
+    return (rgb, depth, body, ids, T) if with_rgb else (depth, body, ids, T)
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,38 @@ def test_no_object_on_the_plane():
         segment_first_frame(pts, plane.normal, plane.d)
     with pytest.raises(InputError, match=r"\(H, W, 3\)"):
         segment_first_frame(pts.reshape(-1, 3), plane.normal, plane.d)
+
+
+def test_touching_objects_of_different_colour_split_by_colour():
+    red, blue = (0.85, 0.1, 0.1, 1.0), (0.1, 0.2, 0.85, 1.0)
+    extra = [([0.04, 0.04, 0.04], [-0.04, 0.0, 0.04], red), ([0.04, 0.04, 0.06], [0.04, 0.0, 0.06], blue)]
+    rgb, depth, body, ids, T = render_tabletop([], extra_boxes=extra, with_rgb=True)
+    pts = point_map(depth, INTR)
+    plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T[:3, :3].T @ [0, 0, 1.0])
+    merged = segment_first_frame(pts, plane.normal, plane.d)
+    assert len(merged.objects) == 1  # geometry alone: one blob
+    split = segment_first_frame(pts, plane.normal, plane.d, colors=rgb)
+    assert len(split.objects) == 2
+    for bid in (ids["extra_0"], ids["extra_1"]):
+        assert max(_iou(c.mask, body == bid) for c in split.objects) > 0.85
+    with pytest.raises(InputError, match="colors"):
+        segment_first_frame(pts, plane.normal, plane.d, colors=rgb[:-1])
+
+
+def test_ignore_mask_removes_the_robot_and_noise_raises_the_height_floor(scene):
+    pts, body, ids, plane = scene
+    robot = body == ids["box"]  # pretend the box is the robot
+    seg = segment_first_frame(pts, plane.normal, plane.d, ignore_mask=robot)
+    assert len(seg.objects) == 2
+    assert not (seg.object_mask & robot).any() and not (seg.background_mask & robot).any()
+    assert np.array_equal(seg.ignored_mask, robot)
+    with pytest.raises(InputError, match="ignore_mask"):
+        segment_first_frame(pts, plane.normal, plane.d, ignore_mask=robot[:-1])
+    # 4 mm depth noise: with the adaptive height floor the table does not turn into objects
+    rng = np.random.default_rng(0)
+    noisy = pts + pts / np.linalg.norm(pts, axis=2, keepdims=True) * rng.normal(0, 0.004, pts.shape[:2])[..., None]
+    seg = segment_first_frame(noisy, plane.normal, plane.d, min_height=0.004, plane_threshold=0.015)
+    assert 2 <= len(seg.objects) <= 3  # the thin plate may sink into the noise
+    assert (seg.object_mask & (body == 0)).sum() < 0.02 * (body == 0).sum()
+    flood = segment_first_frame(noisy, plane.normal, plane.d, min_height=0.004, plane_threshold=0.015, noise_k=0.0)
+    assert (flood.object_mask & (body == 0)).sum() > 5 * max((seg.object_mask & (body == 0)).sum(), 1)

@@ -10,9 +10,11 @@ Backends (``make_depth_estimator(name, **cfg)``):
 ``"sim_relative"`` (embedded default)
     For sim rollout videos only: reads the rendered metric depth ``aux["depth"]`` and returns what a
     relative-depth model would: ``rel = (depth - t) / s`` with a hidden seeded scale ``s`` and shift
-    ``t`` (the eq. 1 parameters that map ``rel`` back to metres), multiplicative and additive noise,
-    and a fraction of gross outlier pixels. Pixels without a rendered reading (NaN) are filled with
-    a far value, as a network always predicts something. The hidden transform of the last call is
+    ``t`` (the eq. 1 parameters that map ``rel`` back to metres) and the typical errors of such
+    models: flying pixels smeared across depth edges, a smooth low-frequency scale error over the
+    image (``smooth_noise``, peak fraction), small per-pixel multiplicative and additive noise, and
+    a fraction of gross outlier pixels. Pixels without a rendered reading (NaN) are filled with a
+    far value, as a network always predicts something. The hidden transform of the last call is
     kept in ``last_transform`` for diagnostics only.
 ``"transformers"``
     A local Hugging Face ``transformers`` depth-estimation model directory (``config.json``, weights,
@@ -29,6 +31,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import maximum_filter, minimum_filter, zoom
 
 from ..errors import ArtefactError, BackendError, ConfigError, InputError
 
@@ -65,17 +68,22 @@ class SimRelativeDepth(VideoDepthEstimator):
         seed: int = 0,
         scale_range: tuple[float, float] = (0.5, 2.0),
         shift_range: tuple[float, float] = (-0.3, 0.3),
-        mult_noise: float = 0.01,
-        add_noise: float = 0.003,
-        outlier_fraction: float = 0.02,
+        mult_noise: float = 0.002,
+        add_noise: float = 0.001,
+        smooth_noise: float = 0.005,
+        outlier_fraction: float = 0.005,
+        edge_blend: float = 0.5,
+        edge_jump: float = 0.05,
     ):
         lo, hi = scale_range
         if not 0 < lo <= hi:
             raise ConfigError(f"scale_range must satisfy 0 < lo <= hi, got {scale_range}")
         if shift_range[0] > shift_range[1]:
             raise ConfigError(f"shift_range must satisfy lo <= hi, got {shift_range}")
-        if mult_noise < 0 or add_noise < 0:
-            raise ConfigError("mult_noise and add_noise must be >= 0")
+        if min(mult_noise, add_noise, smooth_noise, edge_jump) < 0:
+            raise ConfigError("mult_noise, add_noise, smooth_noise and edge_jump must be >= 0")
+        if not 0 <= edge_blend <= 1:
+            raise ConfigError(f"edge_blend must be in [0, 1], got {edge_blend}")
         if not 0 <= outlier_fraction < 0.5:
             raise ConfigError(f"outlier_fraction must be in [0, 0.5), got {outlier_fraction}")
         self.seed = int(seed)
@@ -83,7 +91,10 @@ class SimRelativeDepth(VideoDepthEstimator):
         self.shift_range = (float(shift_range[0]), float(shift_range[1]))
         self.mult_noise = float(mult_noise)
         self.add_noise = float(add_noise)
+        self.smooth_noise = float(smooth_noise)
         self.outlier_fraction = float(outlier_fraction)
+        self.edge_blend = float(edge_blend)
+        self.edge_jump = float(edge_jump)
         self.last_transform: dict | None = None
 
     def estimate(self, frames: np.ndarray, aux: dict | None = None) -> np.ndarray:
@@ -105,6 +116,11 @@ class SimRelativeDepth(VideoDepthEstimator):
         t = float(rng.uniform(*self.shift_range))
         far = float(np.max(depth[valid])) * 1.5
         d = np.where(valid, depth, far)
+        d = self._flying_pixels(d, rng)
+        T, H, W = d.shape
+        # low-frequency scale error over the image, shared by all frames (temporally consistent model)
+        smooth = zoom(rng.standard_normal((4, 4)), (H / 4, W / 4), order=3, mode="nearest")[:H, :W]
+        d = d * (1.0 + self.smooth_noise * smooth / max(np.abs(smooth).max(), 1e-9))
         d = d * (1.0 + self.mult_noise * rng.standard_normal(d.shape)) + self.add_noise * rng.standard_normal(d.shape)
         n_out = int(round(self.outlier_fraction * d.size))
         if n_out:
@@ -112,6 +128,17 @@ class SimRelativeDepth(VideoDepthEstimator):
             d.reshape(-1)[idx] *= rng.uniform(0.3, 3.0, size=n_out)
         self.last_transform = {"scale": s, "shift": t, "outlier_fraction": self.outlier_fraction}
         return ((d - t) / s).astype(np.float32)
+
+    def _flying_pixels(self, d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """At depth edges (3x3 depth range > ``edge_jump``) a random ``edge_blend`` share of the pixels
+        get a random mix of the near and far depth, as monocular depth networks smear edges."""
+        if self.edge_blend <= 0:
+            return d
+        lo = minimum_filter(d, size=(1, 3, 3), mode="nearest")
+        hi = maximum_filter(d, size=(1, 3, 3), mode="nearest")
+        edge = (hi - lo > self.edge_jump) & (rng.random(d.shape) < self.edge_blend)
+        a = rng.random(d.shape)
+        return np.where(edge, lo + a * (hi - lo), d)
 
 
 class TransformersDepth(VideoDepthEstimator):

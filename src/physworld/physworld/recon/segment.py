@@ -5,8 +5,9 @@ camera, see ``recon.gravity``), every valid pixel of the first frame's organised
 height above the plane. Pixels within ``plane_threshold`` of it form the support plane; pixels
 higher than ``min_height`` (and lower than ``max_height``) whose foot point lies on the plane's
 visible footprint (the convex hull of the plane pixels) are object candidates, grouped by DBSCAN
-(open3d ``cluster_dbscan``); clusters smaller than ``min_cluster_points`` are dropped. Everything
-else is background.
+(open3d ``cluster_dbscan``), optionally split by colour; clusters smaller than
+``max(min_cluster_points, min_cluster_fraction * valid pixels)`` are dropped. Everything else is
+background.
 
 Labelling (:func:`label_objects`) maps clusters to the task's object names by size: with expected
 sizes, a minimum-cost assignment (Hungarian) on log-ratios of height and footprint; without them,
@@ -48,7 +49,8 @@ class Segmentation:
     height: np.ndarray  # (H, W) height above the plane, NaN where invalid
     plane_mask: np.ndarray  # (H, W) bool
     objects: list[Cluster]  # largest first
-    background_mask: np.ndarray  # (H, W) bool: valid pixels that are not object pixels (plane included)
+    background_mask: np.ndarray  # (H, W) bool: valid pixels that are not object or ignored pixels (plane included)
+    ignored_mask: np.ndarray | None = None  # (H, W) bool: pixels left out on request (e.g. the robot)
 
     @property
     def object_mask(self) -> np.ndarray:
@@ -100,20 +102,33 @@ def segment_first_frame(
     plane_normal: np.ndarray,
     plane_d: float,
     plane_threshold: float = 0.01,
-    min_height: float = 0.01,
+    min_height: float = 0.006,
     max_height: float = 1.0,
-    eps: float = 0.025,
+    eps: float = 0.04,
     min_points: int = 10,
     min_cluster_points: int = 30,
+    min_cluster_fraction: float = 0.002,
     on_footprint: bool = True,
     footprint_margin: float = 0.02,
     min_region_fraction: float = 0.1,
+    ignore_mask: np.ndarray | None = None,
+    noise_k: float = 3.0,
+    colors: np.ndarray | None = None,
+    color_threshold: float = 0.35,
 ) -> Segmentation:
     """Support plane, object clusters and background of an organised point map ``(H, W, 3)``.
 
     Plane pixels are the image-connected regions of on-plane pixels at least
     ``min_region_fraction`` the size of the largest one, so that a distant surface which happens to
     cross the plane's height (a wall, another table) is not taken for the support plane.
+    ``ignore_mask`` marks pixels that belong to nothing of the scene model, e.g. the robot (its
+    mask comes from its known kinematics); they are neither plane, object nor background.
+    Object candidates must be higher than ``max(min_height, noise_k * sigma)``, with ``sigma`` the
+    robust spread of the plane pixels' heights (the depth noise). With ``colors`` (the RGB frame,
+    ``(H, W, 3)`` uint8) each geometric cluster is split further into parts connected by
+    neighbours (within ``eps``) whose colours differ by less than ``color_threshold`` (RGB in [0, 1],
+    Euclidean): objects of different colour that touch (a tomato in a pan) come apart. Only for
+    objects of roughly uniform colour, as in the sim; textured objects would be over-split.
     """
     import open3d as o3d
 
@@ -127,36 +142,71 @@ def segment_first_frame(
     n = np.asarray(plane_normal, dtype=float)
     n = n / np.linalg.norm(n)
     valid = np.all(np.isfinite(pts), axis=2)
+    ignored = None
+    if ignore_mask is not None:
+        ignored = np.asarray(ignore_mask, dtype=bool)
+        if ignored.shape != valid.shape:
+            raise InputError(f"ignore_mask {ignored.shape} must have the point map's size {valid.shape}")
+        valid = valid & ~ignored
     if not valid.any():
         raise InputError("the point map has no valid point")
     h = np.where(valid, pts @ n + plane_d, np.nan)
+    if colors is not None and np.shape(colors) != (*valid.shape, 3):
+        raise InputError(f"colors must be the (H, W, 3) frame of the point map, got shape {np.shape(colors)}")
     with np.errstate(invalid="ignore"):
         plane_mask = _support_region(valid & (np.abs(h) <= plane_threshold), min_region_fraction)
+        hp = h[plane_mask]
+        sigma = float(1.4826 * np.median(np.abs(hp - np.median(hp)))) if hp.size else 0.0
+        min_height = max(min_height, noise_k * sigma)
         cand = valid & (h > min_height) & (h < max_height)
     if on_footprint and plane_mask.sum() >= 3:
         cand &= _on_footprint(pts, h, n, plane_mask, footprint_margin)
-    labels = np.full(pts.shape[:2], -1, dtype=int)
-    objects: list[Cluster] = []
+    masks: list[np.ndarray] = []
     if cand.sum() >= min_cluster_points:
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[cand]))
         lab = np.asarray(cloud.cluster_dbscan(eps=float(eps), min_points=int(min_points)))
+        labels = np.full(pts.shape[:2], -1, dtype=int)
         labels[cand] = lab
-        ids, counts = np.unique(lab[lab >= 0], return_counts=True)
-        for k in ids[np.argsort(-counts, kind="stable")]:
-            if (lab == k).sum() < min_cluster_points:
-                continue
+        for k in np.unique(lab[lab >= 0]):
             m = labels == k
-            p = pts[m]
-            objects.append(Cluster(len(objects), m, p, p.mean(axis=0), float(np.nanmax(h[m])), _footprint(p, n)))
+            masks.extend(_split_by_colour(m, pts, colors, eps, color_threshold) if colors is not None else [m])
+    min_size = max(int(min_cluster_points), int(min_cluster_fraction * valid.sum()))
+    masks = sorted((m for m in masks if m.sum() >= min_size), key=lambda m: -int(m.sum()))
+    objects = []
+    for m in masks:
+        p = pts[m]
+        objects.append(Cluster(len(objects), m, p, p.mean(axis=0), float(np.nanmax(h[m])), _footprint(p, n)))
     if not objects:
         raise InputError(
             f"no object found above the support plane (candidates: {int(cand.sum())} pixels higher than "
-            f"{min_height} m on the plane's footprint; clusters need >= {min_cluster_points} points): "
+            f"{min_height:.3f} m on the plane's footprint; clusters need >= {min_size} points): "
             "is an object visible on the table, and are the plane and depth scale right?"
         )
-    seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid))
+    seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid), ignored)
     seg.background_mask = valid & ~seg.object_mask
     return seg
+
+
+def _split_by_colour(mask, pts, colors, eps, threshold) -> list[np.ndarray]:
+    """Connected parts of a cluster over neighbour pairs (within ``eps``) of similar colour."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    idx = np.flatnonzero(mask)
+    p = pts.reshape(-1, 3)[idx]
+    c = np.asarray(colors, dtype=float).reshape(-1, 3)[idx] / 255.0
+    pairs = cKDTree(p).query_pairs(r=float(eps), output_type="ndarray")
+    if len(pairs):
+        pairs = pairs[np.linalg.norm(c[pairs[:, 0]] - c[pairs[:, 1]], axis=1) < threshold]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(idx), len(idx)))
+    k, comp = connected_components(graph, directed=False)
+    out = []
+    for j in range(k):
+        m = np.zeros(mask.size, dtype=bool)
+        m[idx[comp == j]] = True
+        out.append(m.reshape(mask.shape))
+    return out
 
 
 def _support_region(mask: np.ndarray, min_fraction: float) -> np.ndarray:
