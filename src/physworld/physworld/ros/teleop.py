@@ -52,6 +52,7 @@ class TeleopNode(Node):
         self._command_time = -np.inf
         self._gripper_sent: str | None = None
         self._takeover_pressed = False
+        self._last_tick: float | None = None
         group = ReentrantCallbackGroup()
         self.pub = self.create_publisher(JointTrajectory, "teleop/joint_command", 10)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 20, callback_group=group)
@@ -127,7 +128,10 @@ class TeleopNode(Node):
     # --- output -------------------------------------------------------------------------------
 
     def _on_tick(self) -> None:
-        cfg, dt = self.cfg, 1.0 / self.cfg.rate_hz
+        cfg, now = self.cfg, time.monotonic()
+        # integrate over the real time since the last tick (a late tick must not slow the jog down)
+        dt = min(now - self._last_tick, 3.0 / cfg.rate_hz) if self._last_tick is not None else 1.0 / cfg.rate_hz
+        self._last_tick = now
         with self._lock:
             cmd, fresh = self._command, time.monotonic() - self._command_time <= cfg.input_timeout_s
             q_meas = self._q_measured
