@@ -53,6 +53,7 @@ class TeleopNode(Node):
         self._gripper_sent: str | None = None
         self._takeover_pressed = False
         self._last_tick: float | None = None
+        self._tty_restore = None
         group = ReentrantCallbackGroup()
         self.pub = self.create_publisher(JointTrajectory, "teleop/joint_command", 10)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 20, callback_group=group)
@@ -108,6 +109,7 @@ class TeleopNode(Node):
 
         fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd)
+        self._tty_restore = (fd, old)  # destroy_node restores it if Ctrl-C ends the process first
         try:
             tty.setcbreak(fd)
             while not self._stop.is_set():
@@ -160,6 +162,10 @@ class TeleopNode(Node):
 
     def destroy_node(self):
         self._stop.set()
+        if self._tty_restore is not None:
+            import termios
+
+            termios.tcsetattr(self._tty_restore[0], termios.TCSADRAIN, self._tty_restore[1])
         self.kinematics.close()
         return super().destroy_node()
 
