@@ -14,6 +14,10 @@ NODES = [
     "camera_capture",
     "video_generation_client",
     "task_orchestrator",
+    "arm_controller",
+    "teleop",
+    "bag_recorder",
+    "bag_player",
 ]
 
 

@@ -47,24 +47,29 @@ def test_yaml_keyed_by_node_name(tmp_path):
 
 
 def test_project_yaml_is_valid_for_every_node():
-    """config/physworld.yaml only holds parameters the nodes know, with valid values."""
+    """config/physworld.yaml has a section for every node, holding only known, valid parameters."""
     from pathlib import Path
 
     from physworld import configs
+    from physworld.bag.configs import BagPlayerConfig, BagRecorderConfig
     from physworld.config import load_yaml, node_params
+    from physworld.control.configs import ArmControllerConfig, TeleopConfig
 
     path = Path(__file__).resolve().parents[2] / "config" / "physworld.yaml"
     data = load_yaml(path)
-    classes = {n: c for n, c in vars(configs).items() if isinstance(c, type) and c.__module__ == configs.__name__}
     by_node = {
-        "sim_world": "SimWorldConfig",
-        "camera_capture": "CameraCaptureConfig",
-        "video_generation_client": "VideoGenerationConfig",
-        "task_orchestrator": "OrchestratorConfig",
+        "sim_world": configs.SimWorldConfig,
+        "camera_capture": configs.CameraCaptureConfig,
+        "video_generation_client": configs.VideoGenerationConfig,
+        "task_orchestrator": configs.OrchestratorConfig,
+        "arm_controller": ArmControllerConfig,
+        "teleop": TeleopConfig,
+        "bag_recorder": BagRecorderConfig,
+        "bag_player": BagPlayerConfig,
     }
-    for node, cls_name in by_node.items():
+    for node, cls in by_node.items():
         assert node in data, f"{path} has no section for {node}"
-        from_dict(classes[cls_name], node_params(data, node), source=f"{path}:{node}")
+        from_dict(cls, node_params(data, node), source=f"{path}:{node}")
 
 
 def test_missing_yaml_is_clear(tmp_path):
