@@ -4,11 +4,11 @@ the end effector through arm_controller. Start it next to sim.launch.py or real.
     ros2 launch physworld teleop.launch.py [namespace:=robot1] [keyboard:=true]
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
-from launch import LaunchDescription
 from physworld.ros.launch_common import common_arguments
 
 
