@@ -2,7 +2,7 @@
 
 Model-based 6-DoF tracking, the CPU stand-in for FoundationPose: for every frame the object's
 metric points are cut out of the frame's (metric-aligned) depth and the object mesh is registered
-to them by ICP, starting from the previous pose moved on at the previous velocity (and from a
+to them by ICP, starting from the previous pose moved on at the previous linear velocity (and from a
 second guess that puts the observed points' centroid at its offset from the object in the last
 frame; the better fit wins).
 
@@ -43,6 +43,9 @@ from ..sim.camera import CameraIntrinsics
 class TrackingConfig:
     model_points: int = param(1500, "points sampled on each object mesh for ICP", range=(50, 100000))
     voxel_size: float = param(0.003, "observed points are voxel-downsampled to this (m)", range=(0.0, 0.05))
+    max_source_points: int = param(
+        600, "at most this many observed points (random subset) enter ICP", range=(10, 1000000)
+    )
     search_margin: float = param(
         0.06, "region of interest: object radius + this around the prediction (m)", range=(0.0, 1.0)
     )
@@ -57,6 +60,7 @@ class TrackingConfig:
     tukey_k: float = param(0.01, "Tukey robust kernel width of the point-to-plane ICP (m)", range=(1e-4, 1.0))
     min_points: int = param(30, "fewer observed points than this: the frame is rejected", range=(3, 100000))
     min_fitness: float = param(0.5, "fraction of observed points matched within the finest distance", range=(0.0, 1.0))
+    good_fitness: float = param(0.9, "a fit this good from the first guess skips the other guesses", range=(0.0, 1.0))
     max_rmse: float = param(0.008, "largest inlier RMSE of an accepted fit (m)", range=(0.0, 1.0))
     max_step: float = param(0.08, "largest accepted jump from the prediction (m)", range=(0.0, 10.0))
     depth_median_px: int = param(
@@ -64,6 +68,7 @@ class TrackingConfig:
     )
     smooth_window: int = param(5, "temporal smoothing window (frames, odd; 1 = off)", range=(1, 101))
     smooth_polyorder: int = param(2, "Savitzky-Golay polynomial order of the position smoothing", range=(0, 5))
+    handle_symmetry: bool = param(True, "no spin about the axis of a rotationally symmetric model")
     anchor_first_frame: bool = param(True, "re-base the track so frame 0 is the reconstructed pose")
 
 
@@ -118,26 +123,26 @@ def pose_errors(pred: np.ndarray, gt: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------------- geometry
 
 
-def _raycast_depth(meshes: list, intr: CameraIntrinsics, T_world_camera: np.ndarray, pix: np.ndarray) -> np.ndarray:
-    """Depth along the optical axis of ``meshes`` (world-frame trimeshes) at pixels ``pix`` (N, 2)
-    [u, v]; +inf where no mesh is hit."""
+def render_depth(meshes: list, intr: CameraIntrinsics, T_world_camera: np.ndarray) -> np.ndarray:
+    """Depth image (H, W) along the optical axis of world-frame ``meshes`` (open3d ray casting);
+    +inf where no mesh is hit."""
     import open3d as o3d
 
-    out = np.full(len(pix), np.inf)
     meshes = [m for m in meshes if m is not None and len(m.faces)]
-    if not meshes or len(pix) == 0:
-        return out
+    if not meshes:
+        return np.full((intr.height, intr.width), np.inf)
     scene = o3d.t.geometry.RaycastingScene()
     for m in meshes:
         scene.add_triangles(
             o3d.core.Tensor(np.asarray(m.vertices, np.float32)), o3d.core.Tensor(np.asarray(m.faces, np.uint32))
         )
-    d_cam = np.stack([(pix[:, 0] - intr.cx) / intr.fx, (pix[:, 1] - intr.cy) / intr.fy, np.ones(len(pix))], axis=1)
+    v, u = np.mgrid[0 : intr.height, 0 : intr.width]
+    d_cam = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones(u.shape)], axis=-1).reshape(-1, 3)
     d_world = d_cam @ T_world_camera[:3, :3].T
     origin = np.broadcast_to(T_world_camera[:3, 3], d_world.shape)
     rays = np.concatenate([origin, d_world], axis=1).astype(np.float32)
-    t_hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().astype(float)
-    return t_hit  # direction has unit z in the camera frame, so t_hit is the optical-axis depth
+    t_hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy().astype(np.float64)
+    return t_hit.reshape(intr.height, intr.width)  # unit z in the camera frame: t_hit is the depth
 
 
 def _model_cloud(mesh, n: int):
@@ -161,9 +166,12 @@ def _icp(observed_obj: np.ndarray, model, cfg: TrackingConfig) -> tuple[np.ndarr
     src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(observed_obj))
     if cfg.voxel_size > 0:
         src = src.voxel_down_sample(cfg.voxel_size)
+    if len(src.points) > cfg.max_source_points:  # ICP cost grows with the points; a few hundred suffice
+        keep = np.random.default_rng(0).choice(len(src.points), cfg.max_source_points, replace=False)
+        src = src.select_by_index(np.sort(keep).tolist())
     C = np.eye(4)
     est = reg.TransformationEstimationPointToPlane(reg.TukeyLoss(k=cfg.tukey_k))
-    crit = reg.ICPConvergenceCriteria(relative_fitness=1e-7, relative_rmse=1e-7, max_iteration=cfg.icp_iterations)
+    crit = reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6, max_iteration=cfg.icp_iterations)
     for dist in cfg.icp_distances:
         C = reg.registration_icp(src, model, dist, C, est, crit).transformation
     ev = reg.evaluate_registration(src, model, min(cfg.icp_distances), C)
@@ -179,11 +187,12 @@ def observed_points(
     T_world_camera: np.ndarray,
     center: np.ndarray,
     radius: float,
-    background: list,
-    others: list,
+    background_depth: np.ndarray | None,
+    others_depth: np.ndarray | None,
     cfg: TrackingConfig,
 ) -> np.ndarray:
-    """World points of ``depth`` near ``center`` that the background and other objects do not explain."""
+    """World points of ``depth`` within ``radius`` of ``center`` that the background (rendered depth
+    ``background_depth``) and the other objects (``others_depth``) do not explain."""
     from ..sim.camera import project
 
     # pixel box of the sphere (centre +- radius) projected into the image
@@ -197,22 +206,18 @@ def observed_points(
         u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, intr.width - 1), min(v1, intr.height - 1)
     if u1 < u0 or v1 < v0:
         return np.zeros((0, 3))
-    vv, uu = np.mgrid[v0 : v1 + 1, u0 : u1 + 1]
-    z = depth[v0 : v1 + 1, u0 : u1 + 1]
+    win = np.s_[v0 : v1 + 1, u0 : u1 + 1]
+    z = depth[win]
     ok = np.isfinite(z) & (z > 0)
-    uu, vv, z = uu[ok].astype(float), vv[ok].astype(float), z[ok].astype(float)
-    cam = np.stack([(uu - intr.cx) / intr.fx * z, (vv - intr.cy) / intr.fy * z, z], axis=1)
+    if background_depth is not None:
+        ok &= z < background_depth[win] - cfg.background_margin
+    if others_depth is not None:
+        ok &= ~(np.abs(z - others_depth[win]) <= cfg.other_margin)
+    vv, uu = np.nonzero(ok)
+    z = z[ok].astype(float)
+    cam = np.stack([(uu + u0 - intr.cx) / intr.fx * z, (vv + v0 - intr.cy) / intr.fy * z, z], axis=1)
     world = cam @ T_world_camera[:3, :3].T + T_world_camera[:3, 3]
-    keep = np.linalg.norm(world - center, axis=1) <= radius
-    world, uu, vv, z = world[keep], uu[keep], vv[keep], z[keep]
-    pix = np.stack([uu, vv], axis=1)
-    if background:
-        keep = z < _raycast_depth(background, intr, T_world_camera, pix) - cfg.background_margin
-        world, pix, z = world[keep], pix[keep], z[keep]
-    if others:
-        keep = np.abs(z - _raycast_depth(others, intr, T_world_camera, pix)) > cfg.other_margin
-        world = world[keep]
-    return world
+    return world[np.linalg.norm(world - center, axis=1) <= radius]
 
 
 def track_objects(
@@ -242,11 +247,12 @@ def track_objects(
     n_frames = len(depth_frames)
     clouds = {n: _model_cloud(models[n], cfg.model_points) for n in names}
     radius = {n: float(np.linalg.norm(models[n].vertices, axis=1).max()) for n in names}
-    bg = list(background or [])
-    static = list(static_objects or [])
+    bg_depth = render_depth(list(background), intr, T_world_camera) if background else None
+    static_depth = render_depth(list(static_objects), intr, T_world_camera) if static_objects else None
 
     cur = {n: np.asarray(initial_poses[n], float).copy() for n in names}
-    vel = {n: np.eye(4) for n in names}  # last inter-frame motion, world frame: T(t) = vel @ T(t-1)
+    vel = {n: np.zeros(3) for n in names}  # last inter-frame translation (world)
+    axes = {n: symmetry_axis(models[n]) if cfg.handle_symmetry else None for n in names}
     offset = {n: None for n in names}  # observed-points centroid minus object position, last accepted frame
     raw = {n: np.zeros((n_frames, 4, 4)) for n in names}
     stats = {n: np.zeros((n_frames, 3)) for n in names}  # fitness, rmse, points
@@ -254,10 +260,13 @@ def track_objects(
     for t in range(n_frames):
         frame = filter_depth(depth_frames[t], cfg.depth_median_px)
         for n in names:
-            pred = cur[n] if t == 0 else vel[n] @ cur[n]
-            others = static + [_posed(models[m], cur[m]) for m in names if m != n]
+            pred = _predict(cur[n], vel[n])
+            others = static_depth
+            if len(names) > 1:  # the other tracked objects, at their latest poses
+                moving = render_depth([_posed(models[m], cur[m]) for m in names if m != n], intr, T_world_camera)
+                others = moving if others is None else np.minimum(others, moving)
             pts = observed_points(
-                frame, intr, T_world_camera, pred[:3, 3], radius[n] + cfg.search_margin, bg, others, cfg
+                frame, intr, T_world_camera, pred[:3, 3], radius[n] + cfg.search_margin, bg_depth, others, cfg
             )
             ok, fit, rmse, new = False, 0.0, np.inf, pred
             if len(pts) >= cfg.min_points:
@@ -267,6 +276,8 @@ def track_objects(
                     g[:3, 3] = pts.mean(0) - offset[n]
                     guesses.append(g)
                 fit, rmse, new = _best_fit(pts, guesses, clouds[n], cfg)
+                if axes[n] is not None:
+                    new = remove_twist(cur[n], new, *axes[n])
                 step = np.linalg.norm(new[:3, 3] - pred[:3, 3])
                 ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse and step <= cfg.max_step
                 if ok:
@@ -275,11 +286,11 @@ def track_objects(
             acc[n][t] = ok
             if ok:
                 if t > 0:
-                    vel[n] = new @ np.linalg.inv(cur[n])
+                    vel[n] = new[:3, 3] - cur[n][:3, 3]
                 cur[n] = new
             else:  # hold the prediction, damp the velocity
                 cur[n] = pred
-                vel[n] = _damp(vel[n], 0.5)
+                vel[n] = 0.5 * vel[n]
             raw[n][t] = cur[n]
         if progress is not None:
             progress(t + 1, n_frames)
@@ -310,6 +321,8 @@ def _best_fit(pts: np.ndarray, guesses: list, cloud, cfg: TrackingConfig) -> tup
         C, fit, rmse = _icp(pts @ inv[:3, :3].T + inv[:3, 3], cloud, cfg)
         if (fit, -rmse) > (best[0], -best[1]):
             best = (fit, rmse, guess @ np.linalg.inv(C))
+        if best[0] >= cfg.good_fitness and best[1] <= 0.5 * cfg.max_rmse:
+            break  # good enough: skip the other guesses
     return best
 
 
@@ -329,10 +342,50 @@ def _posed(mesh, T: np.ndarray):
     return m
 
 
-def _damp(vel: np.ndarray, f: float) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = Rotation.from_rotvec(f * Rotation.from_matrix(vel[:3, :3]).as_rotvec()).as_matrix()
-    out[:3, 3] = f * vel[:3, 3]
+def _predict(T: np.ndarray, vel: np.ndarray) -> np.ndarray:
+    """Constant-velocity prediction of the position; the rotation is held (extrapolating it lets an
+    unobservable spin of a near-symmetric object run away)."""
+    out = T.copy()
+    out[:3, 3] += vel
+    return out
+
+
+def symmetry_axis(mesh, tol: float = 0.02, n_samples: int = 500) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(axis, point)`` in the mesh frame if the mesh is (nearly) rotationally symmetric about an
+    axis through its surface centroid, else None. Candidates: the mesh frame's z, x, y axes (a
+    reconstructed mesh is gravity-aligned, z up), then its principal axes. Symmetric means: turned
+    by 40, 100 and 160 degrees, its surface samples stay within ``tol`` x its bounding-box diagonal
+    (mean distance to a dense sample of the unturned surface)."""
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    ref, _ = trimesh.sample.sample_surface(mesh, 8 * n_samples, seed=0)
+    c = ref.mean(0)
+    ref = ref - c
+    q = ref[::8]
+    _, _, vt = np.linalg.svd(ref, full_matrices=False)
+    tree = cKDTree(ref)
+    scale = float(np.linalg.norm(mesh.extents))
+    for axis in [*np.eye(3)[[2, 0, 1]], *vt]:
+        errs = [tree.query(Rotation.from_rotvec(np.radians(a) * axis).apply(q))[0].mean() for a in (40, 100, 160)]
+        if max(errs) <= tol * scale:
+            return axis, c
+    return None
+
+
+def remove_twist(T_prev: np.ndarray, T_new: np.ndarray, axis: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """``T_new`` without its rotation about the body ``axis`` (through body ``point``) relative to
+    ``T_prev`` (swing-twist decomposition): a rotationally symmetric object's spin is not observable,
+    so the tracker must not invent one."""
+    D = Rotation.from_matrix(T_prev[:3, :3].T @ T_new[:3, :3]).as_quat()  # body-frame increment
+    a = axis / np.linalg.norm(axis)
+    twist = np.concatenate([a * np.dot(D[:3], a), [D[3]]])
+    if np.linalg.norm(twist) < 1e-12:
+        return T_new
+    swing = Rotation.from_quat(D) * Rotation.from_quat(twist / np.linalg.norm(twist)).inv()
+    out = T_new.copy()
+    out[:3, :3] = T_prev[:3, :3] @ swing.as_matrix()
+    out[:3, 3] = T_new[:3, :3] @ point + T_new[:3, 3] - out[:3, :3] @ point  # keep the axis point in place
     return out
 
 
