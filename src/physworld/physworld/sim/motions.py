@@ -208,7 +208,7 @@ class Stroke:
         y_start = float(local[:, 1].min()) - item_half_y - tool_half_y - 0.015
         shape_s = scene.objects[self.surface].shape
         if self.end_anchor is not None:
-            y_end = shape_s.anchors[self.end_anchor][1] - tool_half_y - 0.005
+            y_end = shape_s.anchors[self.end_anchor][1] - tool_half_y - 0.02  # room for the items: no squeezing
         else:
             y_end = float(np.ptp(scene.objects[self.surface].mesh.vertices[:, 1])) / 2 + self.overshoot - tool_half_y
         rf = rs

@@ -163,9 +163,9 @@ def _pour_candies() -> TaskSpec:
 
 
 def _sweep_scraps() -> TaskSpec:
-    pan, scrap, brush = A.dustpan(0.16, 0.13, 0.04), A.box(0.016, 0.016, 0.012), A.brush(0.12, 0.04, 0.025)
+    pan, scrap, brush = A.dustpan(0.16, 0.13, 0.04), A.sphere(0.008), A.brush(0.12, 0.04, 0.025)  # crumpled paper
     offsets = [(-0.03, -0.17, 0), (-0.01, -0.15, 0), (0.01, -0.18, 0), (0.03, -0.16, 0), (0.0, -0.2, 0)]
-    scraps = small_items("scrap", "paper", scrap, 5, "dustpan", offsets, [_WHITE], 0.003, 0.4, 0.0)
+    scraps = small_items("scrap", "paper", scrap, 5, "dustpan", offsets, [_WHITE], 0.003, 0.4, 0.02)
     names = [s.name for s in scraps]
     half_x = pan.dims["inner_x"] / 2 * 0.97
     y0, y1 = -0.065 * 1.03, 0.065 * 0.97
