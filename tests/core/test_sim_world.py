@@ -43,7 +43,9 @@ def test_scene_contents(lid_scene):
     assert set(s.objects) == {"pot", "lid"}
     lid = s.objects["lid"]
     assert lid.movable and lid.mass > 0 and lid.category == "lid"
-    assert lid.mesh.is_watertight or len(lid.mesh.faces) > 0
+    parts_volume = sum(part.volume for part in lid.shape.parts)  # disc + knob, no overlap
+    assert abs(lid.mesh.volume - parts_volume) < 0.02 * parts_volume  # 24-gon cylinders: -1.1 %
+    assert lid.mass == pytest.approx(0.2 * lid.scale**3)
     # the true mesh is in the centre-of-mass frame: its centroid is near the origin for a solid lid
     assert np.linalg.norm(lid.mesh.bounds.mean(axis=0)[:2]) < 1e-3
     assert lid.shape_description["parts"][0]["kind"] == "cylinder"
