@@ -112,6 +112,7 @@ class VideoGenerator(ABC):
 _REGISTRY: dict[str, Callable[..., VideoGenerator] | str] = {
     "sim_rollout": "physworld.video.sim_rollout:SimRolloutGenerator",
     "http": "physworld.video.http_client:HttpVideoGenerator",
+    "world_model": "physworld.video.world_model_backend:WorldModelGenerator",
 }
 
 
