@@ -13,38 +13,45 @@ from physworld.recon.segment import point_map, segment_first_frame
 from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
 
 INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
+TABLE_RGBA, OBJ_RGBA = (0.55, 0.4, 0.25, 1.0), (0.85, 0.15, 0.12, 1.0)
 
 
 def render(obj=None, eye=(0.25, -0.45, 0.45), target=(0.0, 0.0, 0.05)):
     """Table top (z=0) with one object: ("box", (dx, dy, dz), yaw) or ("cyl", (radius, height)).
-    Returns depth, body segmentation (object = body 1), T_world_optical."""
+    Returns depth, body segmentation (object = body 1), T_world_optical; the RGB image of the
+    last render is kept in ``render.rgb`` (brown table, red object)."""
     import pybullet as p
 
     cid = p.connect(p.DIRECT)
     try:
         s = p.createCollisionShape(p.GEOM_BOX, halfExtents=[0.5, 0.4, 0.01], physicsClientId=cid)
-        p.createMultiBody(0, s, basePosition=[0, 0, -0.01], physicsClientId=cid)
+        v = p.createVisualShape(p.GEOM_BOX, halfExtents=[0.5, 0.4, 0.01], rgbaColor=TABLE_RGBA, physicsClientId=cid)
+        p.createMultiBody(0, s, v, basePosition=[0, 0, -0.01], physicsClientId=cid)
         if obj is not None and obj[0] == "box":
             size, yaw = obj[1], obj[2]
             s = p.createCollisionShape(p.GEOM_BOX, halfExtents=np.asarray(size) / 2, physicsClientId=cid)
+            v = p.createVisualShape(
+                p.GEOM_BOX, halfExtents=np.asarray(size) / 2, rgbaColor=OBJ_RGBA, physicsClientId=cid
+            )
             q = p.getQuaternionFromEuler([0, 0, yaw])
-            p.createMultiBody(0, s, basePosition=[0, 0, size[2] / 2], baseOrientation=q, physicsClientId=cid)
+            p.createMultiBody(0, s, v, basePosition=[0, 0, size[2] / 2], baseOrientation=q, physicsClientId=cid)
         elif obj is not None:
             r, h = obj[1]
             s = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=h, physicsClientId=cid)
-            p.createMultiBody(0, s, basePosition=[0, 0, h / 2], physicsClientId=cid)
+            v = p.createVisualShape(p.GEOM_CYLINDER, radius=r, length=h, rgbaColor=OBJ_RGBA, physicsClientId=cid)
+            p.createMultiBody(0, s, v, basePosition=[0, 0, h / 2], physicsClientId=cid)
         T = look_at(eye, target)
-        _, depth, body = PyBulletCamera(INTR, T).render(cid)
+        render.rgb, depth, body = PyBulletCamera(INTR, T).render(cid)
     finally:
         p.disconnect(cid)
     return depth, body, T
 
 
-def reconstruct(depth, T_true):
+def reconstruct(depth, T_true, colors=None):
     """Plane, gravity frame and the single object's world points, as the pipeline would."""
     pts = point_map(depth, INTR)
     plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T_true[:3, :3].T @ [0, 0, 1.0])
-    seg = segment_first_frame(pts, plane.normal, plane.d, plane_threshold=0.005)
+    seg = segment_first_frame(pts, plane.normal, plane.d, plane_threshold=0.005, colors=colors)
     assert len(seg.objects) == 1
     T_gc = gravity_transform(plane.normal, plane.d)  # camera -> gravity frame, table at z = 0
     return plane, seg, T_gc, transform_points(T_gc, seg.objects[0].points)
@@ -168,3 +175,23 @@ def test_heightmap_mesh_fills_holes_and_closes():
         heightmap_mesh(pts, resolution=0.0)
     with pytest.raises(ConfigError, match="cells"):
         heightmap_mesh(pts, resolution=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_box_through_the_simulated_depth_model(seed):
+    """Depth model errors (affine, smeared edges, smooth scale error, noise) -> eq. 1 -> mesh.
+    Table pixels smeared towards the object are split off by colour, object pixels smeared
+    towards the table are dropped as flying pixels."""
+    from physworld.recon.align import apply_scale_shift, fit_scale_shift
+    from physworld.recon.depth import make_depth_estimator
+
+    size, yaw = np.array([0.12, 0.07, 0.09]), 0.4
+    depth, _, T = render(("box", size, yaw))
+    frames = np.zeros((1, *depth.shape, 3), np.uint8)
+    rel = make_depth_estimator("sim_relative", seed=seed).estimate(frames, {"depth": depth[None]})
+    fit = fit_scale_shift(rel[0], depth)
+    metric = apply_scale_shift(rel, fit.scale, fit.shift)[0]
+    _, _, _, pw = reconstruct(metric, T, colors=render.rgb)
+    om = object_mesh(pw)
+    ext = np.r_[np.sort(om.extent[:2]), om.extent[2]]
+    np.testing.assert_allclose(ext, np.r_[np.sort(size[:2]), size[2]], rtol=0.15)

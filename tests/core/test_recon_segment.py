@@ -3,7 +3,7 @@ import pytest
 
 from physworld.errors import InputError
 from physworld.recon.gravity import find_support_plane
-from physworld.recon.segment import Cluster, label_objects, point_map, segment_first_frame
+from physworld.recon.segment import Cluster, flying_pixel_mask, label_objects, point_map, segment_first_frame
 from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
 
 INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
@@ -89,7 +89,8 @@ def test_segments_objects_plane_and_background(scene):
     for bid in (1, 2):
         assert not (seg.object_mask & (body == bid)).any()
     valid = np.all(np.isfinite(pts), axis=2)
-    assert np.array_equal(seg.background_mask, valid & ~seg.object_mask)
+    assert np.array_equal(seg.background_mask, valid & ~seg.object_mask & ~seg.ignored_mask)
+    assert seg.ignored_mask.mean() < 0.01  # a clean render has (almost) no flying pixels
     assert not (seg.background_mask & seg.object_mask).any()
     # cluster geometry: heights above the plane
     heights = sorted(c.height for c in seg.objects)
@@ -178,7 +179,7 @@ def test_ignore_mask_removes_the_robot_and_noise_raises_the_height_floor(scene):
     seg = segment_first_frame(pts, plane.normal, plane.d, ignore_mask=robot)
     assert len(seg.objects) == 2
     assert not (seg.object_mask & robot).any() and not (seg.background_mask & robot).any()
-    assert np.array_equal(seg.ignored_mask, robot)
+    assert not (robot & ~seg.ignored_mask).any()
     with pytest.raises(InputError, match="ignore_mask"):
         segment_first_frame(pts, plane.normal, plane.d, ignore_mask=robot[:-1])
     # 4 mm depth noise: with the adaptive height floor the table does not turn into objects
@@ -189,3 +190,14 @@ def test_ignore_mask_removes_the_robot_and_noise_raises_the_height_floor(scene):
     assert (seg.object_mask & (body == 0)).sum() < 0.02 * (body == 0).sum()
     flood = segment_first_frame(noisy, plane.normal, plane.d, min_height=0.004, plane_threshold=0.015, noise_k=0.0)
     assert (flood.object_mask & (body == 0)).sum() > 5 * max((seg.object_mask & (body == 0)).sum(), 1)
+
+
+def test_flying_pixels_are_found_between_foreground_and_background():
+    depth = np.full((10, 12), 1.5)
+    depth[:, :5] = 0.8  # foreground on the left
+    depth[:, 5] = 1.1  # smeared column between them
+    depth[0, 0] = np.nan
+    fly = flying_pixel_mask(depth, jump=0.05)
+    assert fly[:, 5].all()
+    assert not fly[:, :5].any() and not fly[:, 6:].any()  # true edge pixels are kept
+    assert not flying_pixel_mask(np.full((5, 5), 1.0)).any()

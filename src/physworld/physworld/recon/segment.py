@@ -50,7 +50,7 @@ class Segmentation:
     plane_mask: np.ndarray  # (H, W) bool
     objects: list[Cluster]  # largest first
     background_mask: np.ndarray  # (H, W) bool: valid pixels that are not object or ignored pixels (plane included)
-    ignored_mask: np.ndarray | None = None  # (H, W) bool: pixels left out on request (e.g. the robot)
+    ignored_mask: np.ndarray | None = None  # (H, W) bool: pixels left out (ignore_mask, flying pixels)
 
     @property
     def object_mask(self) -> np.ndarray:
@@ -115,6 +115,7 @@ def segment_first_frame(
     noise_k: float = 3.0,
     colors: np.ndarray | None = None,
     color_threshold: float = 0.35,
+    flying_jump: float | None = 0.05,
 ) -> Segmentation:
     """Support plane, object clusters and background of an organised point map ``(H, W, 3)``.
 
@@ -129,6 +130,8 @@ def segment_first_frame(
     neighbours (within ``eps``) whose colours differ by less than ``color_threshold`` (RGB in [0, 1],
     Euclidean): objects of different colour that touch (a tomato in a pan) come apart. Only for
     objects of roughly uniform colour, as in the sim; textured objects would be over-split.
+    Unless ``flying_jump`` is None, flying pixels (:func:`flying_pixel_mask`) are left out as well
+    (in ``ignored_mask``): their depth lies between a foreground edge and the background behind it.
     """
     import open3d as o3d
 
@@ -142,12 +145,14 @@ def segment_first_frame(
     n = np.asarray(plane_normal, dtype=float)
     n = n / np.linalg.norm(n)
     valid = np.all(np.isfinite(pts), axis=2)
-    ignored = None
+    ignored = np.zeros_like(valid)
     if ignore_mask is not None:
-        ignored = np.asarray(ignore_mask, dtype=bool)
+        ignored = np.asarray(ignore_mask, dtype=bool).copy()
         if ignored.shape != valid.shape:
             raise InputError(f"ignore_mask {ignored.shape} must have the point map's size {valid.shape}")
-        valid = valid & ~ignored
+    if flying_jump is not None:
+        ignored |= flying_pixel_mask(pts[..., 2], flying_jump)
+    valid = valid & ~ignored
     if not valid.any():
         raise InputError("the point map has no valid point")
     h = np.where(valid, pts @ n + plane_d, np.nan)
@@ -185,6 +190,22 @@ def segment_first_frame(
     seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid), ignored)
     seg.background_mask = valid & ~seg.object_mask
     return seg
+
+
+def flying_pixel_mask(depth: np.ndarray, jump: float = 0.05, margin: float = 0.15) -> np.ndarray:
+    """Pixels at a depth edge (3x3 depth range > ``jump`` metres) whose depth lies strictly inside
+    the local range (more than ``margin`` of it away from both the near and the far side): mixed
+    foreground/background depth, as depth networks and sensors produce at silhouettes. Genuine
+    edge pixels sit near one side of the range and are kept."""
+    from scipy.ndimage import maximum_filter, minimum_filter
+
+    d = np.where(np.isfinite(depth), depth, np.nan)
+    filled = np.where(np.isfinite(d), d, np.nanmax(d) if np.isfinite(d).any() else 0.0)
+    lo = minimum_filter(filled, size=3, mode="nearest")
+    hi = maximum_filter(filled, size=3, mode="nearest")
+    rng = hi - lo
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(d) & (rng > jump) & (d - lo > margin * rng) & (hi - d > margin * rng)
 
 
 def _split_by_colour(mask, pts, colors, eps, threshold) -> list[np.ndarray]:
