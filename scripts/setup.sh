@@ -13,7 +13,8 @@ VENV="$ROOT/.venv"
 STAMPS="$ROOT/.stamps"
 LOCK="$ROOT/requirements.lock"
 PYTHON="${PHYSWORLD_PYTHON:-python3.11}"
-APT_PACKAGES=(libusb-1.0-0)   # open3d's CPU build links libusb
+# open3d's CPU build links libusb; PHYSWORLD_APT_PACKAGES overrides the list (space-separated)
+read -r -a APT_PACKAGES <<< "${PHYSWORLD_APT_PACKAGES:-libusb-1.0-0}"
 FORCE=0; CHECK=0
 for a in "$@"; do
   case "$a" in
