@@ -18,6 +18,9 @@ class BagRecorderConfig:
     discovery_period_s: float = param(
         0.5, "how often to look for publishers of topics not yet subscribed", range=(0.05, 10.0)
     )
+    custom_data: list[str] = param(
+        [], "'key=value' strings stored in metadata.yaml custom_data (as ros2 bag record --custom-data)"
+    )
 
 
 @dataclass

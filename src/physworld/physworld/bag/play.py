@@ -82,6 +82,11 @@ class BagReader:
         return {name: (info.msgtype, info.msgcount) for name, info in self._reader.topics.items()}
 
     @property
+    def custom_data(self) -> dict[str, str]:
+        """metadata.yaml ``custom_data`` (key/value strings the recorder stored; {} if none)."""
+        return dict(self._reader.storage.metadata.custom or {})
+
+    @property
     def message_count(self) -> int:
         return int(self._reader.message_count)
 

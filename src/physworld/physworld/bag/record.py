@@ -106,6 +106,14 @@ class BagWriter:
         )
         self.counts[topic] = 0
 
+    def set_custom_data(self, key: str, value: str) -> None:
+        """A ``key: value`` string pair for ``custom_data`` in metadata.yaml (``ros2 bag record --custom-data``)."""
+        if self._writer is None:
+            raise ArtefactError(f"{self.path}: bag is not open")
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InputError(f"bag custom_data needs a non-empty string key and a string value, got {key!r}: {value!r}")
+        self._writer.set_custom_data(key, value)
+
     def write_cdr(self, topic: str, t_ns: int, data: bytes, check: bool = True) -> None:
         """Store an already serialised (CDR, as received from DDS) message.
 
@@ -182,6 +190,9 @@ class BackgroundBagWriter:
 
     def add_topic(self, topic: str, msgtype: str) -> None:
         self._pool.submit(self._bag.add_topic, topic, msgtype).result()
+
+    def set_custom_data(self, key: str, value: str) -> None:
+        self._pool.submit(self._bag.set_custom_data, key, value).result()
 
     def _done(self, future) -> None:
         with self._lock:

@@ -34,6 +34,16 @@ def message_class(msgtype: str):
         raise PhysWorldError(f"message type {msgtype!r} is not installed in this Python environment") from exc
 
 
+def _parse_custom_data(entries: list[str]) -> dict[str, str]:
+    out = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise PhysWorldError(f"custom_data entry {entry!r} is not 'key=value'")
+        out[key.strip()] = value
+    return out
+
+
 class BagRecorderNode(Node):
     def __init__(self, **kwargs):
         super().__init__("bag_recorder", **kwargs)
@@ -58,7 +68,10 @@ class BagRecorderNode(Node):
             if self._writer is not None:
                 return False, f"already recording to {self._writer.path}"
             try:
+                custom = _parse_custom_data(self.cfg.custom_data)
                 self._writer = BackgroundBagWriter(self._output_path(), storage=self.cfg.storage)
+                for key, value in custom.items():
+                    self._writer.set_custom_data(key, value)
             except (PhysWorldError, OSError) as exc:
                 self.get_logger().error(f"cannot start recording: {exc}")
                 return False, str(exc)
@@ -137,7 +150,7 @@ class BagRecorderNode(Node):
         return response
 
     def destroy_node(self):
-        if self._writer is not None:
+        if getattr(self, "_writer", None) is not None:  # None also if __init__ failed early
             self.stop()
         return super().destroy_node()
 

@@ -11,7 +11,9 @@ import typing
 from typing import TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from ..config import from_dict
 
@@ -48,6 +50,17 @@ def declare_config(node: Node, cls: type[T]) -> T:
             desc.floating_point_range = [FloatingPointRange(from_value=float(lo_hi[0]), to_value=float(lo_hi[1]))]
         elif lo_hi is not None and tp is int:
             desc.integer_range = [IntegerRange(from_value=int(lo_hi[0]), to_value=int(lo_hi[1]), step=0)]
-        node.declare_parameter(f.name, getattr(defaults, f.name), desc)
+        default = getattr(defaults, f.name)
+        if isinstance(default, list) and not default and tp in _TYPES:
+            # rclpy infers BYTE_ARRAY from [], which then refuses string/number lists from a params
+            # file: declare the type explicitly and set the empty default only if nothing overrode it
+            ptype = Parameter.Type(_TYPES[tp])
+            node.declare_parameter(f.name, ptype, desc)
+            try:
+                node.get_parameter(f.name)
+            except ParameterUninitializedException:
+                node.set_parameters([Parameter(f.name, ptype, [])])
+        else:
+            node.declare_parameter(f.name, default, desc)
     values = {f.name: node.get_parameter(f.name).value for f in dataclasses.fields(cls)}
     return from_dict(cls, values, source=node.get_fully_qualified_name())
