@@ -22,7 +22,11 @@ def _default_params() -> Path:
 
 def register(sub) -> None:
     b = sub.add_parser("bringup", help="run the stack's nodes in one process (no ros2 launch needed)")
-    b.add_argument("profile", choices=["sim"], help="which nodes: sim = sim_world + the stack")
+    b.add_argument(
+        "profile",
+        choices=["sim", "replay"],
+        help="which nodes: sim = sim_world + the stack; replay = bag_player (bag_path from --params) + the stack",
+    )
     b.add_argument("--params", type=Path, default=None, help="parameter YAML (default: config/physworld.yaml)")
     b.add_argument("--namespace", default="", help="namespace for every node")
     b.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")

@@ -32,6 +32,7 @@ NODE_CLASSES = {
 PROFILES = {
     "sim": ["sim_world", "arm_controller", "camera_capture", "video_generation_client", "task_orchestrator"],
     "teleop": ["teleop"],
+    "replay": ["bag_player", "camera_capture", "video_generation_client", "task_orchestrator"],
 }
 
 
