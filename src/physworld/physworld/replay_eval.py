@@ -275,7 +275,8 @@ def _check(name: str, passed: bool | None, detail: str) -> dict:
     return {"name": name, "passed": passed, "detail": detail}
 
 
-def score(cam: dict, joints: dict, stages, gt_frame: dict | None, expected_joint_rate_hz: float | None) -> list[dict]:
+def score(cam: dict, joints: dict, stages, gt_frame: dict | None, gt_recon: dict | None,
+          expected_joint_rate_hz: float | None) -> list[dict]:  # fmt: skip
     """Pass/fail checks of the recording and the stages (``passed`` None = not applicable)."""
     out = [
         _check("camera frames valid", cam["valid_fraction"] >= 0.9,
@@ -307,6 +308,14 @@ def score(cam: dict, joints: dict, stages, gt_frame: dict | None, expected_joint
         out.append(_check("recorded frame matches ground truth", ok,
                           f"RGB mean abs diff {gt_frame['rgb_mean_abs_diff']:.2f} grey levels (<= 3), depth median "
                           f"abs error {gt_frame['depth_median_abs_error_m']} m (<= 0.005)"))  # fmt: skip
+    if gt_recon:
+        err_cm = (gt_recon.get("moved_track") or {}).get("track_mean_position_error_m", float("nan")) * 100
+        detail = gt_recon.get("error") or (
+            f"moved object track: mean position error {err_cm:.1f} cm"
+            f" (target <= {gt_recon['targets']['track_mean_position_error_m'] * 100:.0f} cm and rotation <= "
+            f"{gt_recon['targets']['track_mean_rotation_error_deg']:.0f} deg)"
+        )
+        out.append(_check("reconstruction meets the track target", bool(gt_recon.get("meets_track_target")), detail))
     return out
 
 
@@ -370,7 +379,7 @@ def evaluate_bag(bag, out, task: str | None = None, task_text: str | None = None
                 scene.close()
         if joints["messages"] >= 3:
             rep.plot_joint_timing(joints, stage_dir / "joint_states_timing.png")
-        checks = score(cam, joints, stages, gt_frame, expected_joint_rate_hz)
+        checks = score(cam, joints, stages, gt_frame, gt_recon, expected_joint_rate_hz)
         metrics = {
             "bag": str(scan.path),
             "duration_s": scan.duration_s,

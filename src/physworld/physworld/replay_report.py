@@ -121,16 +121,23 @@ def markdown(m: dict, out_dir: Path) -> str:
         if gt.get("frame"):
             lines += [f"- recorded frame vs render: {k} = {_fmt(v, digits=4)}" for k, v in gt["frame"].items()]
         rec = gt.get("reconstruction")
-        if rec:
+        if rec and rec.get("error"):
+            lines.append(f"- reconstruction scoring failed: {rec['error']}")
+        elif rec:
             for name, e in rec["objects"].items():
-                lines.append(f"- reconstructed `{name}`: centre error {e['centre_error_m'] * 100:.1f} cm")
-            if "moved_object" in rec:
-                mo = rec["moved_object"]
-                cm = {k: v * 100 for k, v in mo.items() if k != "name"}
+                if e.get("matched"):
+                    lines.append(f"- reconstructed `{name}`: position error {e['position_error_m'] * 100:.1f} cm "
+                                 f"(bounding-box centres at the capture)")  # fmt: skip
+            tr = rec.get("moved_track") or {}
+            if tr:
                 lines.append(
-                    f"- moved object `{mo['name']}`: displacement error mean {cm['displacement_error_mean_m']:.1f} cm, "
-                    f"final {cm['displacement_error_final_m']:.1f} cm (travel {cm['gt_travel_m']:.1f} cm)"
+                    f"- moved object `{rec['moved_object']}` track: mean position error "
+                    f"{tr['track_mean_position_error_m'] * 100:.1f} cm, mean rotation error "
+                    f"{tr['track_mean_rotation_error_deg']:.1f} deg (true motion {tr['true_motion_m'] * 100:.1f} cm); "
+                    f"meets target: {'yes' if rec['meets_track_target'] else 'no'}"
                 )
+            if rec.get("missing_objects"):
+                lines.append(f"- objects not reconstructed: {rec['missing_objects']}")
         lines.append("")
     if m.get("custom_data"):
         lines += ["## Bag custom_data", ""] + [f"- `{k}`: {v}" for k, v in sorted(m["custom_data"].items())] + [""]

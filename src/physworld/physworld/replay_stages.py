@@ -137,24 +137,13 @@ def robot_mask(scene) -> np.ndarray | None:
     return np.asarray(seg) == scene.robot.body_id
 
 
-def recon_vs_ground_truth(result, scene, video) -> dict:
-    """Object centre errors at frame 0 and the moved object's displacement error over the video."""
-    out: dict = {"objects": {}}
-    for obj in result.bundle.objects:
-        if obj.name not in scene.initial_poses:
-            continue
-        gt = np.asarray(scene.initial_poses[obj.name][0])
-        out["objects"][obj.name] = {"centre_error_m": float(np.linalg.norm(np.asarray(obj.position) - gt))}
-    moved = scene.task.moved_object
-    gt_poses = (video.aux.get("object_poses") or {}).get(moved) if video is not None else None
-    pred = next((o.target_trajectory for o in result.bundle.objects if o.name == moved), None)
-    if gt_poses is not None and pred is not None and len(pred) == len(gt_poses):
-        pred, gt_poses = np.asarray(pred, float), np.asarray(gt_poses, float)
-        disp = np.linalg.norm((pred[:, :3] - pred[0, :3]) - (gt_poses[:, :3] - gt_poses[0, :3]), axis=1)
-        out["moved_object"] = {
-            "name": moved,
-            "displacement_error_mean_m": float(disp.mean()),
-            "displacement_error_final_m": float(disp[-1]),
-            "gt_travel_m": float(np.linalg.norm(gt_poses[-1, :3] - gt_poses[0, :3])),
-        }
-    return out
+def recon_vs_ground_truth(result, scene, video) -> dict | None:
+    """``physworld.recon.evaluation`` metrics of the reconstruction (None if that module is absent)."""
+    if importlib.util.find_spec("physworld.recon.evaluation") is None:
+        return None
+    from .recon.evaluation import evaluate_reconstruction
+
+    try:
+        return evaluate_reconstruction(result, scene, video)
+    except Exception as exc:  # scoring must not lose the report; the error is shown there
+        return {"error": f"{type(exc).__name__}: {exc}"}
