@@ -1,0 +1,70 @@
+"""Where the policy's world model comes from: a given bundle directory, the reconstruction of the
+task's generated video (default), or the oracle (ground-truth) bundle for debugging."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ..bundle import load_bundle
+from ..errors import ArtefactError, BackendError, ConfigError
+from .baseline import BaselineConfig, BaselinePlan, make_plan
+from .world import WorldSource
+
+WORLD_MODELS = ("reconstruction", "oracle")
+
+
+def obtain_bundle(
+    task: str, seed: int, out_dir: str | Path, world_model: str = "reconstruction", bundle: str | Path | None = None
+) -> Path:
+    """The bundle directory to train on. ``bundle`` wins when given; otherwise the oracle bundle or the
+    reconstruction (``physworld reconstruct --task --seed --out``) is made in ``out_dir`` (reused when a
+    valid one is already there)."""
+    if bundle is not None:
+        load_bundle(bundle)  # validates: clear errors for missing/corrupt bundles
+        return Path(bundle)
+    if world_model not in WORLD_MODELS:
+        raise ConfigError(f"world model {world_model!r} unknown; use one of {WORLD_MODELS}")
+    out_dir = Path(out_dir)
+    if (out_dir / "scene.json").exists():
+        try:
+            b = load_bundle(out_dir)
+            if b.task_name == task and b.source == ("ground_truth" if world_model == "oracle" else "reconstruction"):
+                return out_dir
+        except ArtefactError:
+            pass  # rebuilt below
+    if world_model == "oracle":
+        from .oracle import build_oracle_bundle
+
+        return build_oracle_bundle(task, seed, out_dir)
+    return _reconstruct(task, seed, out_dir)
+
+
+def _reconstruct(task: str, seed: int, out_dir: Path) -> Path:
+    if importlib.util.find_spec("physworld.cli_reconstruct") is None:
+        raise BackendError(
+            "the reconstruction command (physworld reconstruct) is not available in this installation; "
+            "pass a bundle directory (--bundle DIR) or use the oracle world model (--oracle)"
+        )
+    from ..cli import main as cli_main
+
+    rc = cli_main(["reconstruct", "--task", task, "--seed", str(seed), "--out", str(out_dir)])
+    if rc != 0 or not (out_dir / "scene.json").exists():
+        raise BackendError(f"reconstruction of task {task!r} (seed {seed}) failed (exit code {rc}); see its output")
+    return out_dir
+
+
+def plan_for_bundle(
+    bundle_dir: str | Path, cfg: BaselineConfig = BaselineConfig(), moved: str | None = None, **kw
+) -> tuple[WorldSource, BaselinePlan]:
+    """The world source of a bundle and the baseline plan computed in it."""
+    b = load_bundle(bundle_dir)
+    moved = moved or b.meta.get("moved_object")
+    source = WorldSource("bundle", str(bundle_dir), moved=moved)
+    world = source.build()
+    try:
+        traj = b.target_trajectory(world.moved)
+        plan = make_plan(world, traj, b.frame_dt, cfg, **kw)
+    finally:
+        world.close()
+    return source, plan

@@ -1,0 +1,189 @@
+"""Benchmark in the ground-truth sim (PhysWorld IV): per task, the world model (reconstructed by
+default) is planned in and trained in; then, for N rollout seeds, each method runs in the TRUE scene
+(true meshes, masses, frictions), perturbed per seed within ``RandomizationConfig`` ranges:
+
+- ``baseline``: grasp + plan executed open loop (RIGVid-style; the zero residual),
+- ``residual``: PhysWorld residual RL policy (eq. 5-9),
+- ``scratch``: RL from scratch with the same env-step budget.
+
+Writes ``results.json`` (per task and method: successes, rollouts, failure reasons, training env
+steps and wall time, policy inference time), ``results.md`` and the figures (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import load_bundle
+from ..errors import InputError
+from ..io import atomic_write_json
+from .bundles import obtain_bundle, plan_for_bundle
+from .env import EnvConfig, PhysWorldEnv, RandomizationConfig
+from .rollout import REASONS, FailureRule, classify, reconstruction_gap, run_rollout
+from .train import TrainConfig, env_config_from_meta, load_policy, train_policy
+from .world import WorldSource
+
+METHODS = ("baseline", "residual", "scratch")
+SEED_OFFSET = 10_000  # rollout seeds never coincide with training env seeds
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    seeds: int = 10
+    scene_seed: int = 0
+    methods: tuple[str, ...] = METHODS
+    world_model: str = "reconstruction"  # or "oracle"
+    train_steps: int = 30_000
+    vec: str = "subproc"
+    n_envs: int = 2
+    n_steps: int = 512  # PPO rollout length per env
+    batch_size: int = 256
+    settle_s: float = 1.0
+    retrain: bool = False
+    progress: bool = True
+    rand: RandomizationConfig = field(default_factory=RandomizationConfig)
+    rule: FailureRule = field(default_factory=FailureRule)
+
+
+def parse_tasks(text: str) -> list[str]:
+    from ..sim.tasks import TASKS, resolve_task
+
+    if text.strip() == "all":
+        return list(TASKS)
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise InputError("no task given: use 'all' or a comma-separated list of task names")
+    return [resolve_task(n).name for n in names]  # unknown names -> UnknownTaskError
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise InputError(f"unknown method(s) {bad or text!r}; choose from {','.join(METHODS)}")
+    return methods
+
+
+def evaluate(tasks: list[str], out_dir: str | Path, cfg: EvalConfig = EvalConfig()) -> dict:
+    """Run the benchmark; ``results.json`` is rewritten after every task (a crash keeps the finished ones)."""
+    from .report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {"config": asdict(cfg), "tasks": {}}
+    for task in tasks:
+        results["tasks"][task] = evaluate_task(task, out_dir / task, cfg)
+        results["summary"] = summarise(results["tasks"], cfg.methods)
+        atomic_write_json(out_dir / "results.json", results)
+    write_report(out_dir, results)
+    return results
+
+
+def summarise(per_task: dict, methods) -> dict:
+    out = {}
+    for m in methods:
+        rates = [t["methods"][m]["success_rate"] for t in per_task.values() if m in t["methods"]]
+        fails: dict[str, int] = dict.fromkeys(REASONS, 0)
+        n = 0
+        for t in per_task.values():
+            if m in t["methods"]:
+                n += t["methods"][m]["rollouts"]
+                for k, v in t["methods"][m]["failures"].items():
+                    fails[k] = fails.get(k, 0) + v
+        out[m] = {"mean_success_rate": float(np.mean(rates)) if rates else float("nan"), "rollouts": n,
+                  "failure_fractions": {k: v / n if n else 0.0 for k, v in fails.items()}}  # fmt: skip
+    return out
+
+
+def _true_motion(task: str, scene_seed: int, n_frames: int):
+    from ..sim.world import build_task_scene, scripted_object_trajectory
+
+    scene = build_task_scene(task, scene_seed, with_robot=False, image_size=(32, 24))
+    try:
+        moved = scene.task.moved_object
+        pos, quat = scene.object_pose(moved)
+        return np.concatenate([pos, quat]), scripted_object_trajectory(scene, n_frames)[moved]
+    finally:
+        scene.close()
+
+
+def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
+    from ..sim.tasks import resolve_task
+
+    spec = resolve_task(task)
+    t0 = time.perf_counter()
+    bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "bundle", cfg.world_model)
+    bundle = load_bundle(bundle_dir)
+    source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
+    plan.save(task_dir / "plan.npz")
+    obj = bundle.object(spec.moved_object)
+    traj = bundle.target_trajectory(spec.moved_object)
+    true_start, true_traj = _true_motion(spec.name, cfg.scene_seed, len(traj))
+    gap = reconstruction_gap(np.concatenate([obj.position, obj.orientation]), traj, true_start, true_traj, cfg.rule)
+    out = {"bundle": str(bundle_dir), "world_model": bundle.source, "reconstruction_gap": gap,
+           "plan": {"ok": plan.ok, "failures": plan.failures, "info": plan.info},
+           "prepare_s": time.perf_counter() - t0, "methods": {}}  # fmt: skip
+    gt_source = WorldSource("task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object)
+    for method in cfg.methods:
+        policy, meta, env_cfg = None, None, EnvConfig(mode="residual")
+        train_info = {"train_env_steps": 0, "train_wall_s": 0.0}
+        if method != "baseline":
+            model, meta, train_info = _policy(method, source, plan, task_dir / method, spec.name, bundle_dir, cfg)
+            env_cfg = env_config_from_meta(meta)
+
+            def policy(obs, model=model):
+                return model.predict(obs, deterministic=True)[0]
+
+        env_cfg = _with_randomization(env_cfg, cfg.rand)
+        out["methods"][method] = _rollouts(gt_source, plan, env_cfg, policy, gap["flagged"], cfg) | train_info
+    return out
+
+
+def _with_randomization(env_cfg: EnvConfig, rand: RandomizationConfig) -> EnvConfig:
+    import dataclasses
+
+    return dataclasses.replace(env_cfg, randomize=True, rand=rand)
+
+
+def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig):
+    if cfg.retrain or not (pdir / "policy.json").exists():
+        tcfg = TrainConfig(total_steps=cfg.train_steps, vec=cfg.vec, n_envs=cfg.n_envs, seed=cfg.scene_seed,
+                           n_steps=cfg.n_steps, batch_size=cfg.batch_size, progress_bar=cfg.progress)  # fmt: skip
+        train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method), overwrite=True)
+    model, meta, _ = load_policy(pdir)
+    if meta["mode"] != method:
+        raise InputError(f"{pdir}: holds a {meta['mode']!r} policy, expected {method!r}")
+    curve = []
+    import json
+
+    if (pdir / "curve.json").exists():
+        curve = json.loads((pdir / "curve.json").read_text())
+    return model, meta, {"train_env_steps": meta["steps"], "train_wall_s": meta["wall_s"], "curve": curve,
+                         "policy_dir": str(pdir)}  # fmt: skip
+
+
+def _rollouts(gt_source, plan, env_cfg, policy, recon_flagged: bool, cfg: EvalConfig) -> dict:
+    from tqdm import tqdm
+
+    env = PhysWorldEnv(gt_source, plan, env_cfg, record=True)
+    details, failures = [], dict.fromkeys(REASONS, 0)
+    try:
+        for s in tqdm(range(cfg.seeds), desc=f"rollouts {env_cfg.mode if policy else 'baseline'}",
+                      disable=not cfg.progress, leave=False):  # fmt: skip
+            r = run_rollout(env, policy, SEED_OFFSET + s, cfg.settle_s)
+            reason = classify(r["trace"], plan, r["success"], recon_flagged, cfg.rule)
+            if reason:
+                failures[reason] += 1
+            r.pop("trace")
+            details.append(dict(r, failure=reason))
+    finally:
+        env.close()
+    succ = sum(d["success"] for d in details)
+    ms = [d["policy_ms_per_step"] for d in details]
+    return {"successes": succ, "rollouts": len(details), "success_rate": succ / max(1, len(details)),
+            "failures": failures, "policy_ms_per_step": float(np.mean(ms)) if ms else 0.0,
+            "rollout_details": details}  # fmt: skip

@@ -1,0 +1,155 @@
+"""Tables and figures of the ground-truth benchmark: success per task (Fig. 4), failure breakdown
+(Fig. 6) and learning curves residual vs scratch (Fig. 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_file, atomic_write_text
+from .rollout import REASONS
+
+
+def steps_to_fraction(curve: list[dict], frac: float = 0.9, tail: int = 3) -> int | None:
+    """First env step at which the tracking reward reaches ``frac`` of its final value (the mean of
+    the last ``tail`` curve points)."""
+    if not curve:
+        return None
+    vals = np.array([c["tracking"] for c in curve], float)
+    final = float(np.nanmean(vals[-tail:]))
+    hit = np.nonzero(vals >= frac * final)[0]
+    return int(curve[hit[0]]["steps"]) if len(hit) else None
+
+
+def success_table(results: dict) -> str:
+    methods = list(results["config"]["methods"])
+    lines = ["| task | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for task, r in results["tasks"].items():
+        cells = [f"{r['methods'][m]['successes']}/{r['methods'][m]['rollouts']}" for m in methods]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    summ = results.get("summary", {})
+    lines.append("| **mean success** | " + " | ".join(f"**{100 * summ[m]['mean_success_rate']:.0f}%**"
+                                                     for m in methods) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def failure_table(results: dict) -> str:
+    methods = list(results["config"]["methods"])
+    lines = ["| method | " + " | ".join(REASONS) + " |", "|---|" + "---|" * len(REASONS)]
+    for m in methods:
+        f = results["summary"][m]["failure_fractions"]
+        lines.append(f"| {m} | " + " | ".join(f"{100 * f.get(k, 0.0):.0f}%" for k in REASONS) + " |")
+    return "\n".join(lines)
+
+
+def learning_table(results: dict) -> str:
+    lines = ["| task | residual: steps to 90% of final | scratch: steps to 90% of final | ratio | "
+             "final tracking residual / scratch | train wall s residual / scratch |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for task, r in results["tasks"].items():
+        ms = r["methods"]
+        if "residual" not in ms or "scratch" not in ms:
+            continue
+        a, b = steps_to_fraction(ms["residual"].get("curve", [])), steps_to_fraction(ms["scratch"].get("curve", []))
+        ratio = f"{b / a:.1f}x" if a and b else "n/a"
+        fa = ms["residual"]["curve"][-1]["tracking"] if ms["residual"].get("curve") else float("nan")
+        fb = ms["scratch"]["curve"][-1]["tracking"] if ms["scratch"].get("curve") else float("nan")
+        lines.append(
+            f"| {task} | {a} | {b} | {ratio} | {fa:.3f} / {fb:.3f} | "
+            f"{ms['residual'].get('train_wall_s', 0):.0f} / {ms['scratch'].get('train_wall_s', 0):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def plot_success(results: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    methods = list(results["config"]["methods"])
+    tasks = list(results["tasks"])
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(tasks) + 2), 3.5))
+    w = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        ys = [100 * results["tasks"][t]["methods"][m]["success_rate"] for t in tasks]
+        ax.bar(np.arange(len(tasks)) + i * w, ys, w, label=m)
+    ax.set_xticks(np.arange(len(tasks)) + w * (len(methods) - 1) / 2, tasks, rotation=30, ha="right")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 105)
+    ax.legend()
+    ax.set_title("Success in the ground-truth sim")
+    _save(fig, path)
+
+
+def plot_failures(results: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    methods = list(results["config"]["methods"])
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bottom = np.zeros(len(methods))
+    for k in REASONS:
+        ys = np.array([100 * results["summary"][m]["failure_fractions"].get(k, 0.0) for m in methods])
+        ax.bar(methods, ys, bottom=bottom, label=k)
+        bottom += ys
+    ax.set_ylabel("failed rollouts (% of all)")
+    ax.legend(fontsize=8)
+    ax.set_title("Failure breakdown")
+    _save(fig, path)
+
+
+def plot_curves(results: dict, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t, r in results["tasks"].items() if r["methods"].get("residual", {}).get("curve")
+             or r["methods"].get("scratch", {}).get("curve")]  # fmt: skip
+    if not tasks:
+        return False
+    cols = min(3, len(tasks))
+    rows = int(np.ceil(len(tasks) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, t in zip(axes.ravel(), tasks):
+        for m in ("residual", "scratch"):
+            c = results["tasks"][t]["methods"].get(m, {}).get("curve", [])
+            if c:
+                ax.plot([p["steps"] for p in c], [p["tracking"] for p in c], label=m)
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("tracking reward / step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes.ravel()[len(tasks) :]:
+        ax.axis("off")
+    _save(fig, path)
+    return True
+
+
+def write_report(out_dir: str | Path, results: dict) -> str:
+    """results.md + success.png + failures.png + curves.png; returns the Markdown text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir = Path(out_dir)
+    plot_success(results, out_dir / "success.png")
+    plot_failures(results, out_dir / "failures.png")
+    has_curves = plot_curves(results, out_dir / "curves.png")
+    c = results["config"]
+    text = "\n\n".join([
+        "# PhysWorld benchmark in the ground-truth sim",
+        f"World model: {c['world_model']}; scene seed {c['scene_seed']}; {c['seeds']} rollout seeds per task and "
+        f"method; training budget {c['train_steps']} env steps per policy; perturbations per rollout: "
+        f"{c['rand']}.",
+        "## Success (Fig. 4)", success_table(results), "![success](success.png)",
+        "## Failure breakdown (Fig. 6)", failure_table(results), "![failures](failures.png)",
+        "## Learning: residual vs scratch (Fig. 7)", learning_table(results),
+        "![curves](curves.png)" if has_curves else "(no learning curves)",
+    ])  # fmt: skip
+    atomic_write_text(out_dir / "results.md", text + "\n")
+    return text

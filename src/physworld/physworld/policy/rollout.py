@@ -1,0 +1,117 @@
+"""One evaluation rollout in the ground-truth sim, and the failure classification (Fig. 6).
+
+The policy (or the zero residual = the open-loop grasp+plan baseline) runs in the ground-truth task
+scene; the arm then holds its last command while the scene settles, and the task's own success
+predicate decides. Failed rollouts get ONE reason, checked in this order:
+
+``planning``        the baseline found no feasible grasp, or IK failed on > 20 % of the steps
+``reconstruction``  the world model is off: its moved object starts > 2 cm from the true one, or its
+                    target trajectory ends > 3 cm / 20 deg from the true (scripted) motion's end
+``grasp``           the object is not in the hand at the end of the track phase (never grasped,
+                    dropped, or it fell off)
+``tracking``        held, but at the end of the track phase the object is farther than 3 cm / 20 deg
+                    from the world model's final target
+``dynamics``        tracked to the target, yet the task failed afterwards (slid, tipped, the poured
+                    items missed)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import geometry as geo
+from .baseline import TRACK, BaselinePlan
+from .env import PhysWorldEnv
+
+REASONS = ("planning", "reconstruction", "grasp", "tracking", "dynamics")
+
+
+@dataclass(frozen=True)
+class FailureRule:
+    hold_dist: float = 0.03  # m beyond the grasp offset: EE this close to the grasp point = held
+    track_pos: float = 0.03  # m
+    track_rot_deg: float = 20.0
+    ik_fail_fraction: float = 0.2
+    recon_start_pos: float = 0.02  # m
+    recon_end_pos: float = 0.03  # m
+    recon_end_rot_deg: float = 20.0
+
+
+def reconstruction_gap(
+    bundle_start: np.ndarray,
+    bundle_traj: np.ndarray,
+    true_start: np.ndarray,
+    true_traj: np.ndarray,
+    rule: FailureRule = FailureRule(),
+) -> dict:
+    """How far the world model's moved object and its target trajectory are from the truth."""
+    start = float(np.linalg.norm(bundle_start[:3] - true_start[:3]))
+    end_pos = float(np.linalg.norm(bundle_traj[-1, :3] - true_traj[-1, :3]))
+    end_rot = float(np.degrees(geo.rotation_angle(bundle_traj[-1, 3:], true_traj[-1, 3:])))
+    flagged = start > rule.recon_start_pos or end_pos > rule.recon_end_pos or end_rot > rule.recon_end_rot_deg
+    return {"start_pos_err_m": start, "end_pos_err_m": end_pos, "end_rot_err_deg": end_rot, "flagged": bool(flagged)}
+
+
+def classify(
+    trace: dict, plan: BaselinePlan, success: bool, recon_flagged: bool, rule: FailureRule = FailureRule()
+) -> str | None:
+    """The failure reason of a finished rollout (None on success); see the module doc."""
+    if success:
+        return None
+    n = len(trace["obj"])
+    if not plan.ok or (n and 1.0 - np.mean(trace["ik_ok"]) > rule.ik_fail_fraction):
+        return "planning"
+    if recon_flagged:
+        return "reconstruction"
+    track_idx = np.nonzero(plan.phase[:n] == TRACK)[0]
+    if len(track_idx) == 0:
+        return "grasp"  # the episode ended (object fell) before the track phase
+    k = track_idx[-1]
+    obj, ee = np.asarray(trace["obj"][k]), np.asarray(trace["ee"][k])
+    grasp_point = geo.transform_point(obj, plan.T_obj_grasp[:3])
+    if np.linalg.norm(grasp_point - ee[:3]) > rule.hold_dist or n < plan.horizon:
+        return "grasp"
+    target = plan.target[k]
+    if (
+        np.linalg.norm(obj[:3] - target[:3]) > rule.track_pos
+        or np.degrees(geo.rotation_angle(obj[3:], target[3:])) > rule.track_rot_deg
+    ):
+        return "tracking"
+    return "dynamics"
+
+
+def run_rollout(env: PhysWorldEnv, policy, seed: int, settle_s: float = 1.0) -> dict:
+    """Run one episode with ``policy(obs) -> action`` (None = zero residual, the baseline), let the
+    scene settle, and return the trace, timings and success (``env.world.owner.is_success()``)."""
+    obs, info = env.reset(seed=seed)
+    perturbation = info["perturbation"]
+    done, steps, t_policy = False, 0, 0.0
+    zero = np.zeros(env.action_space.shape, np.float32)
+    ep_info: dict = {}
+    while not done:
+        if policy is None:
+            action = zero
+        else:
+            t0 = time.perf_counter()
+            action = policy(obs)
+            t_policy += time.perf_counter() - t0
+        obs, _, done, _, ep_info = env.step(action)
+        steps += 1
+    for _ in range(max(0, int(round(settle_s * env.cfg.control.control_hz)))):
+        env.ctrl.step()
+    owner = env.world.owner
+    success = bool(owner.is_success()) if owner is not None and hasattr(owner, "is_success") else False
+    return {
+        "seed": int(seed),
+        "success": success,
+        "steps": steps,
+        "trace": env.trace,
+        "policy_ms_per_step": 1e3 * t_policy / steps if policy is not None else 0.0,
+        "tracking": float(ep_info.get("episode_tracking", np.nan)),
+        "final_pos_err_m": float(ep_info.get("final_pos_err", np.nan)),
+        "ik_failures": int(ep_info.get("ik_failures", 0)),
+        "perturbation": perturbation,
+    }

@@ -1,0 +1,134 @@
+"""PPO training (checkpoints, resume, divergence guard), evaluation in the ground-truth sim, CLI."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from physworld.errors import ArtefactError, ConfigError, InputError, UnknownTaskError
+from physworld.policy.baseline import make_plan
+from physworld.policy.demo import make_demo_bundle
+from physworld.policy.env import EnvConfig
+from physworld.policy.rollout import classify
+from physworld.policy.train import TrainConfig, TrainingDiverged, load_policy, save_checkpoint, train_policy
+from physworld.policy.world import WorldSource
+
+TINY = dict(total_steps=128, n_envs=1, vec="dummy", n_steps=64, batch_size=64, n_epochs=1, checkpoint_every=64,
+            progress_bar=False, net_arch=(16, 16))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from physworld.bundle import load_bundle
+
+    path = make_demo_bundle(tmp_path_factory.mktemp("demo") / "bundle")
+    src = WorldSource("bundle", str(path))
+    world = src.build()
+    try:
+        b = load_bundle(path)
+        plan = make_plan(world, b.target_trajectory("box"), b.frame_dt)
+    finally:
+        world.close()
+    return src, plan
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_train_writes_policy_with_metadata_and_resumes(demo, tmp_path):
+    src, plan = demo
+    out = tmp_path / "pol"
+    res = train_policy(src, plan, out, "demo_box", "bundle", TrainConfig(**TINY), EnvConfig(mode="residual"))
+    assert res.steps == 128
+    meta = json.loads((out / "policy.json").read_text())
+    assert meta["task"] == "demo_box" and meta["mode"] == "residual" and meta["steps"] == 128
+    sl = meta["observation"]["slices"]
+    assert sl["ee_pos"] == [0, 3] and max(b for _, b in sl.values()) == meta["observation"]["size"]
+    model, meta2, plan2 = load_policy(out)
+    obs = np.zeros(meta["observation"]["size"], np.float32)
+    assert model.predict(obs, deterministic=True)[0].shape == (6,)
+    assert np.allclose(plan2.ee, plan.ee)
+    for f in ("checkpoint.zip", "curve.json", "train_report.md", "plan.npz"):
+        assert (out / f).exists()
+    with pytest.raises(ConfigError, match="resume"):
+        train_policy(src, plan, out, "demo_box", None, TrainConfig(**TINY), EnvConfig(mode="residual"))
+    res2 = train_policy(src, plan, out, "demo_box", None, TrainConfig(**dict(TINY, total_steps=256)),
+                        EnvConfig(mode="residual"), resume=True)  # fmt: skip
+    assert res2.steps == 256  # continued from 128, not restarted
+    with pytest.raises(ArtefactError, match="different mode"):
+        train_policy(src, plan, out, "demo_box", None, TrainConfig(**TINY), EnvConfig(mode="scratch"), resume=True)
+
+
+def test_nan_weights_never_overwrite_the_last_good_checkpoint(demo, tmp_path):
+    import torch
+
+    src, plan = demo
+    out = tmp_path / "pol"
+    train_policy(src, plan, out, "demo_box", None, TrainConfig(**TINY), EnvConfig(mode="residual"))
+    model, meta, _ = load_policy(out)
+    before = _digest(out / "checkpoint.zip")
+    with torch.no_grad():
+        next(model.policy.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite"):
+        save_checkpoint(model, out, meta, [], 1.0)
+    assert _digest(out / "checkpoint.zip") == before
+    (out / "checkpoint.zip").write_bytes(b"garbage")
+    with pytest.raises(ArtefactError, match="corrupt checkpoint"):
+        train_policy(src, plan, out, "demo_box", None, TrainConfig(**TINY), EnvConfig(mode="residual"), resume=True)
+    (out / "policy.zip").unlink()
+    with pytest.raises(ArtefactError, match="policy weights missing"):
+        load_policy(out)
+
+
+def test_failure_classification_rules(demo):
+    _, plan = demo
+    n = plan.horizon
+    T = plan.T_obj_grasp
+    obj = [plan.target[k] for k in range(n)]
+    from physworld.policy import geometry as geo
+
+    ee = [geo.compose(o, T) for o in obj]
+    trace = {"obj": obj, "ee": ee, "gripper": [True] * n, "ik_ok": [True] * n}
+    assert classify(trace, plan, True, False) is None
+    assert classify(trace, plan, False, False) == "dynamics"  # tracked well, task still failed
+    assert classify(trace, plan, False, True) == "reconstruction"
+    far = dict(trace, ee=[e + np.r_[0, 0, 0.2, 0, 0, 0, 0] for e in ee])
+    assert classify(far, plan, False, False) == "grasp"
+    off = dict(trace, obj=[o + np.r_[0.08, 0, 0, 0, 0, 0, 0] for o in obj],
+               ee=[geo.compose(o + np.r_[0.08, 0, 0, 0, 0, 0, 0], T) for o in obj])  # fmt: skip
+    assert classify(off, plan, False, False) == "tracking"
+    assert classify(dict(trace, ik_ok=[False] * n), plan, False, False) == "planning"
+
+
+def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):
+    from physworld.policy.evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(seeds=1, world_model="oracle", train_steps=192, vec="dummy", n_envs=1, n_steps=64,
+                     batch_size=64, progress=False, settle_s=0.2)  # fmt: skip
+    res = evaluate(["stack_block"], tmp_path, cfg)
+    t = res["tasks"]["stack_block"]
+    assert set(t["methods"]) == {"baseline", "residual", "scratch"}
+    for m in t["methods"].values():
+        assert m["rollouts"] == 1 and m["successes"] + sum(m["failures"].values()) == 1
+    assert t["reconstruction_gap"]["flagged"] is False  # the oracle bundle is the truth
+    assert t["methods"]["residual"]["train_env_steps"] == 192
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["tasks"]["stack_block"]["methods"]["baseline"]["rollouts"] == 1
+    for f in ("results.md", "success.png", "failures.png", "curves.png"):
+        assert (tmp_path / f).exists()
+
+
+def test_cli_rejects_bad_input(tmp_path, capsys):
+    from physworld.cli import main
+    from physworld.policy.evaluate import parse_methods, parse_tasks
+
+    with pytest.raises(UnknownTaskError):
+        parse_tasks("make_coffee")
+    with pytest.raises(InputError, match="unknown method"):
+        parse_methods("baseline,magic")
+    assert main(["train", "--task", "make_coffee", "--out", str(tmp_path / "x")]) == 1
+    assert "unknown task" in capsys.readouterr().err
+    assert main(["train", "--task", "stack_block", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+    assert "scene bundle directory not found" in capsys.readouterr().err
