@@ -14,6 +14,7 @@ NODES = [
     "camera_capture",
     "video_generation_client",
     "task_orchestrator",
+    "world_model",
     "arm_controller",
     "teleop",
     "bag_recorder",

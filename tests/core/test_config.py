@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -54,6 +55,7 @@ def test_project_yaml_is_valid_for_every_node():
     from physworld.bag.configs import BagPlayerConfig, BagRecorderConfig
     from physworld.config import load_yaml, node_params
     from physworld.control.configs import ArmControllerConfig, TeleopConfig
+    from physworld.recon.pipeline import ReconstructionConfig
 
     path = Path(__file__).resolve().parents[2] / "config" / "physworld.yaml"
     data = load_yaml(path)
@@ -66,10 +68,16 @@ def test_project_yaml_is_valid_for_every_node():
         "teleop": TeleopConfig,
         "bag_recorder": BagRecorderConfig,
         "bag_player": BagPlayerConfig,
+        "world_model": (configs.WorldModelNodeConfig, ReconstructionConfig),
     }
-    for node, cls in by_node.items():
+    for node, classes in by_node.items():
         assert node in data, f"{path} has no section for {node}"
-        from_dict(cls, node_params(data, node), source=f"{path}:{node}")
+        values = node_params(data, node)
+        for cls in classes if isinstance(classes, tuple) else (classes,):
+            names = {f.name for f in dataclasses.fields(cls)}
+            from_dict(cls, {k: v for k, v in values.items() if k in names}, source=f"{path}:{node}")
+            values = {k: v for k, v in values.items() if k not in names}
+        assert not values, f"{path}:{node} has unknown parameters {sorted(values)}"
 
 
 def test_missing_yaml_is_clear(tmp_path):

@@ -35,6 +35,12 @@ class CameraCaptureConfig:
     sync_tolerance_s: float = param(0.02, "max |stamp(color) - stamp(depth)| of a synchronised pair", range=(0.0, 1.0))
     default_timeout_s: float = param(2.0, "snapshot wait when the request gives timeout_s = 0", range=(0.01, 60.0))
     max_depth_m: float = param(10.0, "depth beyond this is treated as invalid (NaN)", range=(0.1, 100.0))
+    camera_pose: list[float] = param(
+        [],
+        "calibrated pose of the optical frame in world_frame, x y z qx qy qz qw (hand-eye calibration); "
+        "[] = use the latched camera/pose topic (sim_world publishes it)",
+    )
+    world_frame: str = param("world", "fixed frame of the cell that camera_pose refers to")
 
 
 @dataclass
@@ -60,3 +66,12 @@ class OrchestratorConfig:
         1800.0, "timeout of one long stage (video, reconstruction, training)", range=(1.0, 86400.0)
     )
     default_frames: int = param(30, "frames of the generated video", range=(2, 500))
+
+
+@dataclass
+class WorldModelNodeConfig:
+    run_root: str = param("runs", "directory for scene bundles when a goal gives no run_dir")
+    world_frame: str = param("world", "frame_id of the published scene markers and target trajectories")
+    max_marker_faces: int = param(
+        4000, "triangles per mesh marker at most (RViz stays responsive)", range=(100, 1000000)
+    )

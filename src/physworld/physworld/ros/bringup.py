@@ -24,13 +24,21 @@ NODE_CLASSES = {
     "camera_capture": "physworld.ros.camera_capture:CameraCaptureNode",
     "video_generation_client": "physworld.ros.video_generation_client:VideoGenerationNode",
     "task_orchestrator": "physworld.ros.task_orchestrator:TaskOrchestratorNode",
+    "world_model": "physworld.ros.world_model:WorldModelNode",
     "arm_controller": "physworld.ros.arm_controller:ArmControllerNode",
     "teleop": "physworld.ros.teleop:TeleopNode",
     "bag_recorder": "physworld.ros.bag_recorder:BagRecorderNode",
     "bag_player": "physworld.ros.bag_player:BagPlayerNode",
 }
 PROFILES = {
-    "sim": ["sim_world", "arm_controller", "camera_capture", "video_generation_client", "task_orchestrator"],
+    "sim": [
+        "sim_world",
+        "arm_controller",
+        "camera_capture",
+        "video_generation_client",
+        "world_model",
+        "task_orchestrator",
+    ],
     "teleop": ["teleop"],
     "replay": ["bag_player", "camera_capture", "video_generation_client", "task_orchestrator"],
 }

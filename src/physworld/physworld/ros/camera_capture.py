@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 
+from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -21,7 +23,13 @@ from physworld_interfaces.srv import CaptureRgbd
 from ..configs import CameraCaptureConfig
 from ..errors import InputError
 from ..rgbd import RgbdPairer, validate_rgbd
-from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, numpy_to_image
+from .conversions import (
+    depth_image_to_metres,
+    image_to_numpy,
+    intrinsics_from_camera_info,
+    matrix_from_pose,
+    numpy_to_image,
+)
 from .params import declare_config
 from .runner import spin_node
 
@@ -37,7 +45,27 @@ class CameraCaptureNode(Node):
         self.create_subscription(Image, "camera/color/image_raw", self._on_color, 5, callback_group=group)
         self.create_subscription(Image, "camera/depth/image_raw", self._on_depth, 5, callback_group=group)
         self.create_subscription(CameraInfo, "camera/color/camera_info", self._on_info, 5, callback_group=group)
+        self.camera_pose = self._configured_pose()
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(PoseStamped, "camera/pose", self._on_pose, latched, callback_group=group)
         self.create_service(CaptureRgbd, "capture_rgbd", self._on_capture, callback_group=group)
+
+    def _configured_pose(self) -> PoseStamped | None:
+        values = self.cfg.camera_pose
+        if not values:
+            return None
+        if len(values) != 7:
+            raise ValueError(f"camera_pose needs 7 numbers (x y z qx qy qz qw), got {len(values)}")
+        msg = PoseStamped()
+        msg.header.frame_id = self.cfg.world_frame
+        p, o = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z, o.x, o.y, o.z, o.w = (float(v) for v in values)
+        matrix_from_pose(msg.pose)  # validates the quaternion
+        return msg
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        if not self.cfg.camera_pose:  # a configured calibration wins over the topic
+            self.camera_pose = msg
 
     @staticmethod
     def _stamp_ns(msg) -> int:
@@ -85,6 +113,8 @@ class CameraCaptureNode(Node):
             depth, "32FC1", frame_id=depth_msg.header.frame_id, stamp=depth_msg.header.stamp
         )
         response.camera_info = self.camera_info
+        if self.camera_pose is not None:
+            response.camera_pose = self.camera_pose
         return response
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time as TimeMsg
+from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo, Image
 
 from .. import image_encoding as enc
@@ -100,3 +101,29 @@ def metres_to_depth_image(depth_m: np.ndarray, encoding: str = "32FC1", frame_id
     if encoding == "16UC1":
         return numpy_to_image(metres_to_millimetres(depth_m), "16UC1", frame_id, stamp)
     raise InputError(f"depth images are published as 32FC1 or 16UC1, not {encoding!r}")
+
+
+def pose_from_matrix(T: np.ndarray) -> Pose:
+    """4x4 homogeneous transform -> geometry_msgs/Pose (quaternion x, y, z, w)."""
+    from scipy.spatial.transform import Rotation
+
+    T = np.asarray(T, dtype=float)
+    if T.shape != (4, 4) or not np.isfinite(T).all():
+        raise InputError(f"pose must be a finite 4x4 transform, got shape {T.shape}")
+    q = Rotation.from_matrix(T[:3, :3]).as_quat()
+    return Pose(position=Point(x=T[0, 3], y=T[1, 3], z=T[2, 3]), orientation=Quaternion(x=q[0], y=q[1], z=q[2], w=q[3]))
+
+
+def matrix_from_pose(pose: Pose) -> np.ndarray:
+    """geometry_msgs/Pose -> 4x4 transform; a non-unit quaternion is an InputError."""
+    from scipy.spatial.transform import Rotation
+
+    p, o = pose.position, pose.orientation
+    q = np.array([o.x, o.y, o.z, o.w], dtype=float)
+    norm = np.linalg.norm(q)
+    if not np.isfinite(q).all() or abs(norm - 1.0) > 1e-3:
+        raise InputError(f"pose orientation is not a unit quaternion (norm {norm:.4f})")
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(q / norm).as_matrix()
+    T[:3, 3] = [p.x, p.y, p.z]
+    return T

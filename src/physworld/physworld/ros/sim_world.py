@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 
+from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
@@ -20,7 +22,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..configs import SimWorldConfig
 from ..sim.robot_io import SimRobotIO
-from .conversions import camera_info_from_intrinsics, numpy_to_image
+from .conversions import camera_info_from_intrinsics, numpy_to_image, pose_from_matrix
 from .params import declare_config
 from .runner import spin_node
 
@@ -39,6 +41,11 @@ class SimWorldNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, "camera/color/camera_info", 5)
         self.pub_depth_info = self.create_publisher(CameraInfo, "camera/depth/camera_info", 5)
         self.pub_joints = self.create_publisher(JointState, "joint_states", 20)
+        # the sim's camera is calibrated by construction: its extrinsics stand in for a hand-eye
+        # calibration, latched like a static transform
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_camera_pose = self.create_publisher(PoseStamped, "camera/pose", latched)
+        self._publish_camera_pose()
         self.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", self._on_traj, 10)
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -49,6 +56,12 @@ class SimWorldNode(Node):
         # not stall joint_states (both take the sim lock only while touching PyBullet).
         self.create_timer(js_dt, self._on_physics, MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / self.cfg.camera_rate_hz, self._on_camera, MutuallyExclusiveCallbackGroup())
+
+    def _publish_camera_pose(self) -> None:
+        msg = PoseStamped(pose=pose_from_matrix(self.sim.scene.camera.T_world_optical))
+        msg.header.frame_id = "world"
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_camera_pose.publish(msg)
 
     def _on_physics(self) -> None:
         with self._lock:
@@ -91,6 +104,7 @@ class SimWorldNode(Node):
     def _on_reset(self, request, response):
         with self._lock:
             self.sim.reset()
+        self._publish_camera_pose()
         response.success, response.message = True, f"scene '{self.sim.task_name}' reset (seed {self.cfg.seed})"
         return response
 

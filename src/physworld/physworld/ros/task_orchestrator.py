@@ -16,7 +16,7 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from physworld_interfaces.action import GenerateVideo, RunTask
+from physworld_interfaces.action import GenerateVideo, ReconstructScene, RunTask
 from physworld_interfaces.msg import StageStatus
 from physworld_interfaces.srv import CaptureRgbd
 
@@ -41,6 +41,7 @@ class TaskOrchestratorNode(Node):
         group = ReentrantCallbackGroup()
         self.capture_client = self.create_client(CaptureRgbd, "capture_rgbd", callback_group=group)
         self.video_client = ActionClient(self, GenerateVideo, "generate_video", callback_group=group)
+        self.recon_client = ActionClient(self, ReconstructScene, "reconstruct_scene", callback_group=group)
         self._server = ActionServer(
             self,
             RunTask,
@@ -125,6 +126,22 @@ class TaskOrchestratorNode(Node):
         result = await self._run_action(self.video_client, goal, on_feedback, goal_handle, "generate_video")
         ctx["video_path"] = result.video_path
         return result.message, {"video_path": result.video_path}
+
+    async def _stage_reconstruct_scene(self, goal_handle, index, ctx):
+        await wait_for_server(self.recon_client, self.cfg.server_wait_s, "action reconstruct_scene")
+        cap = ctx["capture"]
+        goal = ReconstructScene.Goal(color=cap.color, depth=cap.depth, camera_info=cap.camera_info,
+                                     camera_pose=cap.camera_pose, task_text=ctx["task_text"],
+                                     task_name=ctx["task_name"], video_path=ctx["video_path"],
+                                     run_dir=str(ctx["run_dir"]))  # fmt: skip
+
+        def on_feedback(msg):
+            s = msg.feedback.status
+            self._feedback(goal_handle, index, "reconstruct_scene", s.progress, s.detail or s.stage)
+
+        result = await self._run_action(self.recon_client, goal, on_feedback, goal_handle, "reconstruct_scene")
+        ctx["bundle_path"] = result.bundle_path
+        return result.message, {"bundle_path": result.bundle_path}
 
     async def _run_action(self, client, goal, on_feedback, parent_handle, what: str):
         sub = await await_with_timeout(

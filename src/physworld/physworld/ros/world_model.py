@@ -1,0 +1,110 @@
+"""world_model: action ``reconstruct_scene`` (physworld_interfaces/action/ReconstructScene).
+
+Captured RGB-D + the generated video -> the physical world model (a scene bundle on disk, PhysWorld
+III-A, all algorithms in ``physworld.recon.pipeline``). Publishes the reconstructed scene as
+``world_model/scene_markers`` (visualization_msgs/MarkerArray) and the moved object's target
+trajectory as ``world_model/target_trajectory`` (nav_msgs/Path), both latched. Reconstruction
+parameters are this node's parameters (``physworld.recon.pipeline.ReconstructionConfig``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nav_msgs.msg import Path as PathMsg
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from visualization_msgs.msg import MarkerArray
+
+from physworld_interfaces.action import ReconstructScene
+from physworld_interfaces.msg import SceneObject, StageStatus
+
+from ..configs import WorldModelNodeConfig
+from ..errors import PhysWorldError
+from ..recon.pipeline import ReconstructionConfig, reconstruct
+from ..sim.tasks import resolve_task
+from ..video import load_video
+from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
+from .params import declare_config
+from .runner import GoalCancelled, run_off_executor, spin_node
+from .scene_markers import bundle_markers, trajectory_path
+
+
+class WorldModelNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("world_model", **kwargs)
+        self.cfg = declare_config(self, WorldModelNodeConfig)
+        self.recon_cfg = declare_config(self, ReconstructionConfig)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_markers = self.create_publisher(MarkerArray, "world_model/scene_markers", latched)
+        self.pub_target = self.create_publisher(PathMsg, "world_model/target_trajectory", latched)
+        self._server = ActionServer(
+            self, ReconstructScene, "reconstruct_scene", execute_callback=self._execute,
+            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())  # fmt: skip
+
+    async def _execute(self, goal_handle):
+        goal = goal_handle.request
+        result = ReconstructScene.Result()
+        out_dir = Path(goal.run_dir or self.cfg.run_root) / "scene"
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if goal_handle.is_cancel_requested:
+                raise GoalCancelled()
+            status = StageStatus(stage=stage, progress=done / max(total, 1), detail=f"{stage} {done}/{total}")
+            goal_handle.publish_feedback(ReconstructScene.Feedback(status=status))
+
+        def work():
+            task = resolve_task(goal.task_name or goal.task_text)
+            rgb = image_to_numpy(goal.color, desired_encoding="rgb8")
+            depth = depth_image_to_metres(goal.depth)
+            intr = intrinsics_from_camera_info(goal.camera_info)
+            T_wc = matrix_from_pose(goal.camera_pose.pose) if goal.camera_pose.header.frame_id else None
+            video = load_video(goal.video_path)
+            res = reconstruct(rgb, depth, intr, T_wc, video, task, self.recon_cfg, progress)
+            return res, res.save(out_dir)
+
+        try:
+            res, bundle_dir = await run_off_executor(work)
+        except GoalCancelled:
+            goal_handle.canceled()
+            result.message = "cancelled"
+            return result
+        except Exception as exc:  # answer every goal; the node keeps running
+            if not isinstance(exc, (PhysWorldError, ValueError)):
+                self.get_logger().error(f"reconstruct_scene: unexpected {type(exc).__name__}: {exc}")
+            goal_handle.abort()
+            result.message = str(exc)
+            return result
+        self._publish(res.bundle, bundle_dir)
+        result.success, result.bundle_path = True, str(bundle_dir)
+        result.objects = [self._object_msg(o, bundle_dir) for o in res.bundle.objects]
+        total = sum(res.timings.values())
+        result.message = f"{len(res.bundle.objects)} objects reconstructed in {total:.1f} s -> {bundle_dir}"
+        goal_handle.succeed()
+        return result
+
+    def _publish(self, bundle, bundle_dir: Path) -> None:
+        stamp = self.get_clock().now().to_msg()
+        frame = self.cfg.world_frame
+        self.pub_markers.publish(bundle_markers(bundle, bundle_dir, frame, stamp, self.cfg.max_marker_faces))
+        moved = bundle.meta.get("moved_object")
+        traj = bundle.target_trajectory(moved) if moved else None
+        if traj is not None:
+            self.pub_target.publish(trajectory_path(traj, frame, stamp))
+
+    @staticmethod
+    def _object_msg(o, bundle_dir: Path) -> SceneObject:
+        msg = SceneObject(name=o.name, category=o.category, mass=float(o.mass), friction=float(o.friction),
+                          mesh_path=str(Path(bundle_dir) / o.mesh))  # fmt: skip
+        p, q = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in o.position)
+        q.x, q.y, q.z, q.w = (float(v) for v in o.orientation)
+        msg.extent.x, msg.extent.y, msg.extent.z = (float(v) for v in o.extent)
+        return msg
+
+
+def main(args=None) -> None:
+    spin_node(WorldModelNode, args)
