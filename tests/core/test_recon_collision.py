@@ -42,7 +42,7 @@ def box_at(center, extents=(0.06, 0.06, 0.06)):
     return m
 
 
-CFG = CollisionConfig(voxel_size=0.004, clearance=0.002, device="cpu")
+CFG = CollisionConfig(voxel_size=0.004, clearance=0.002, max_shift=0.1, device="cpu")
 
 
 def test_signed_distance_sign_of_open_height_map():

@@ -35,7 +35,9 @@ _UP_RAY_TILTS = ((0.0123, 0.0071), (-0.0093, 0.0157), (0.0041, -0.0137))
 class CollisionConfig:
     voxel_size: float = param(0.004, "SDF grid spacing (m)", range=(0.0005, 0.1))
     grid_padding: float = param(0.03, "grid margin around each object's footprint (m)", range=(0.0, 1.0))
-    max_shift: float = param(0.15, "largest vertical offset the grid must cover (m)", range=(0.001, 2.0))
+    max_shift: float = param(
+        0.05, "largest vertical offset (m); the grid covers +- this around an object's bottom", range=(0.001, 2.0)
+    )
     clearance: float = param(0.002, "required clearance between objects and background (m)", range=(0.0, 0.1))
     lr: float = param(0.002, "Adam learning rate (m per step, roughly)", range=(1e-6, 0.1))
     max_iters: int = param(500, "iteration cap of the optimisation", range=(1, 100000))
@@ -163,15 +165,35 @@ def optimise_clearance(background, objects: dict, config: CollisionConfig | None
         pts = object_points(mesh, cfg.surface_samples)
         if len(pts) == 0 or not np.all(np.isfinite(pts)):
             raise InputError(f"object {name!r}: mesh has no finite vertices; cannot place it")
-        lo, hi = pts.min(0), pts.max(0)
-        pad = np.array([cfg.grid_padding, cfg.grid_padding, cfg.max_shift + cfg.clearance + cfg.voxel_size])
-        grid = build_sdf_grid(background, lo - pad, hi + pad, cfg.voxel_size, cfg.sign_mode)
+        lo, hi = _grid_box(pts, cfg)
+        grid = build_sdf_grid(_crop_xy(background, lo, hi, cfg.grid_padding), lo, hi, cfg.voxel_size, cfg.sign_mode)
         delta, min0, min1, iters, ok, hist = _optimise_one(grid, pts, cfg)
         out.offsets[name], out.initial_min_clearance[name], out.min_clearance[name] = delta, min0, min1
         out.iterations = max(out.iterations, iters)
         out.converged &= ok
         out.loss_history.extend(hist)
     return out
+
+
+def _crop_xy(mesh, lo: np.ndarray, hi: np.ndarray, margin: float):
+    """The faces of ``mesh`` with a vertex within ``margin`` of the box's footprint: a large
+    background need not be ray-cast as a whole for one object's grid. The crop is an open surface;
+    with sign_mode 'auto' it gets the vertical-ray sign (below the surface = inside)."""
+    v = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]  # (F, 3, 3)
+    inside = np.all((v[..., :2] >= lo[:2] - margin) & (v[..., :2] <= hi[:2] + margin), axis=2).any(axis=1)
+    if inside.all() or not inside.any():
+        return mesh
+    return mesh.submesh([np.flatnonzero(inside)], append=True)
+
+
+def _grid_box(pts: np.ndarray, cfg: CollisionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The SDF box of one object: its footprint plus ``grid_padding``; in z only the band its lowest
+    point can sweep (+-``max_shift``). Points above the band read the top layer's SDF (border
+    clamping), which is positive unless the background rises above the band under the object."""
+    lo, hi = pts.min(0), pts.max(0)
+    pad = cfg.grid_padding
+    zpad = cfg.max_shift + cfg.clearance + 2 * cfg.voxel_size
+    return np.array([lo[0] - pad, lo[1] - pad, lo[2] - zpad]), np.array([hi[0] + pad, hi[1] + pad, lo[2] + zpad])
 
 
 def _optimise_one(grid: SdfGrid, pts: np.ndarray, cfg: CollisionConfig):

@@ -32,16 +32,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 from ..config import param
 from ..errors import InputError
 from ..sim.camera import CameraIntrinsics
+from .poses import (  # noqa: F401  (re-exported: the tracker's public pose API)
+    anchor_track,
+    fill_rejected,
+    matrix_to_pose,
+    pose_errors,
+    pose_to_matrix,
+    remove_twist,
+    smooth_poses,
+    symmetry_axis,
+)
 
 
 @dataclass
 class TrackingConfig:
     model_points: int = param(1500, "points sampled on each object mesh for ICP", range=(50, 100000))
+    hybrid_gap: float = param(
+        0.01, "mesh samples farther than this from the observed surface complete it (m)", range=(0.0, 0.2)
+    )
+    model_source: str = param(
+        "observed",
+        "ICP model: the observed first-frame surface where given, else the mesh; or always the mesh",
+        choices=("observed", "mesh"),
+    )
     voxel_size: float = param(0.003, "observed points are voxel-downsampled to this (m)", range=(0.0, 0.05))
     max_source_points: int = param(
         600, "at most this many observed points (random subset) enter ICP", range=(10, 1000000)
@@ -63,6 +81,11 @@ class TrackingConfig:
     good_fitness: float = param(0.9, "a fit this good from the first guess skips the other guesses", range=(0.0, 1.0))
     max_rmse: float = param(0.008, "largest inlier RMSE of an accepted fit (m)", range=(0.0, 1.0))
     max_step: float = param(0.08, "largest accepted jump from the prediction (m)", range=(0.0, 10.0))
+    max_turn_deg: float = param(
+        25.0,
+        "largest accepted rotation from the previous frame (deg); stops flips of flat objects onto their mirror pose",
+        range=(0.0, 180.0),
+    )
     depth_median_px: int = param(
         5, "median filter of each depth frame before unprojection (1 = off)", choices=(1, 3, 5)
     )
@@ -84,40 +107,6 @@ class TrackResult:
     @property
     def acceptance(self) -> float:
         return float(self.accepted.mean()) if len(self.accepted) else 0.0
-
-
-# --------------------------------------------------------------------------------------- poses
-
-
-def pose_to_matrix(pose7) -> np.ndarray:
-    p = np.asarray(pose7, dtype=float)
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat(p[3:7]).as_matrix()
-    T[:3, 3] = p[:3]
-    return T
-
-
-def matrix_to_pose(T: np.ndarray) -> np.ndarray:
-    return np.concatenate([T[:3, 3], Rotation.from_matrix(T[:3, :3]).as_quat()])
-
-
-def pose_errors(pred: np.ndarray, gt: np.ndarray) -> dict:
-    """Per-frame position error (m) and rotation error (deg, geodesic) of ``pred`` against ``gt``,
-    both (T, 7), with their means and maxima."""
-    pred, gt = np.asarray(pred, float), np.asarray(gt, float)
-    if pred.shape != gt.shape or pred.ndim != 2 or pred.shape[1] != 7:
-        raise InputError(f"pose_errors needs two (T, 7) arrays of equal shape, got {pred.shape} and {gt.shape}")
-    pos = np.linalg.norm(pred[:, :3] - gt[:, :3], axis=1)
-    rel = Rotation.from_quat(pred[:, 3:]) * Rotation.from_quat(gt[:, 3:]).inv()
-    rot = np.degrees(rel.magnitude())
-    return {
-        "position_error_m": pos,
-        "rotation_error_deg": rot,
-        "mean_position_error_m": float(pos.mean()),
-        "max_position_error_m": float(pos.max()),
-        "mean_rotation_error_deg": float(rot.mean()),
-        "max_rotation_error_deg": float(rot.max()),
-    }
 
 
 # ----------------------------------------------------------------------------------- geometry
@@ -157,9 +146,31 @@ def _model_cloud(mesh, n: int):
     return pc
 
 
+def _surface_cloud(points: np.ndarray, viewpoint: np.ndarray, mesh, cfg: TrackingConfig):
+    """A model cloud from observed surface points (object frame; normals estimated and turned
+    towards ``viewpoint``, the camera in the object frame), completed by the mesh's surface samples
+    farther than ``hybrid_gap`` from any observed point (the unseen sides)."""
+    import open3d as o3d
+    from scipy.spatial import cKDTree
+
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, float)))
+    if cfg.voxel_size > 0:
+        pc = pc.voxel_down_sample(cfg.voxel_size)
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=4 * max(cfg.voxel_size, 0.003), max_nn=30))
+    pc.orient_normals_towards_camera_location(np.asarray(viewpoint, float))
+    hull = _model_cloud(mesh, cfg.model_points)
+    hp = np.asarray(hull.points)
+    far = cKDTree(np.asarray(pc.points)).query(hp)[0] > cfg.hybrid_gap
+    out = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.concatenate([np.asarray(pc.points), hp[far]])))
+    out.normals = o3d.utility.Vector3dVector(np.concatenate([np.asarray(pc.normals), np.asarray(hull.normals)[far]]))
+    return out
+
+
 def _icp(observed_obj: np.ndarray, model, cfg: TrackingConfig) -> tuple[np.ndarray, float, float]:
-    """ICP of observed points (object frame of the prediction) onto the model; returns the
-    correction ``C`` (model <- observed), fitness and inlier RMSE at the finest distance."""
+    """ICP of observed points (object frame of the prediction) onto ``model`` = (cloud, method);
+    returns the correction ``C`` (model <- observed), fitness and inlier RMSE at the finest distance.
+    Point-to-plane (Tukey kernel) converges fast on a complete model; on a partial surface (top and
+    one side of a box) it slides along the edge, so an observed-surface model uses point-to-point."""
     import open3d as o3d
 
     reg = o3d.pipelines.registration
@@ -169,8 +180,12 @@ def _icp(observed_obj: np.ndarray, model, cfg: TrackingConfig) -> tuple[np.ndarr
     if len(src.points) > cfg.max_source_points:  # ICP cost grows with the points; a few hundred suffice
         keep = np.random.default_rng(0).choice(len(src.points), cfg.max_source_points, replace=False)
         src = src.select_by_index(np.sort(keep).tolist())
+    model, method = model
     C = np.eye(4)
-    est = reg.TransformationEstimationPointToPlane(reg.TukeyLoss(k=cfg.tukey_k))
+    if method == "point_to_plane":
+        est = reg.TransformationEstimationPointToPlane(reg.TukeyLoss(k=cfg.tukey_k))
+    else:
+        est = reg.TransformationEstimationPointToPoint()
     crit = reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6, max_iteration=cfg.icp_iterations)
     for dist in cfg.icp_distances:
         C = reg.registration_icp(src, model, dist, C, est, crit).transformation
@@ -230,10 +245,23 @@ def track_objects(
     static_objects: list | None = None,
     config: TrackingConfig | None = None,
     progress=None,
+    surface_points: dict | None = None,
+    scene_depth: np.ndarray | None = None,
 ) -> dict[str, TrackResult]:
     """Track each of ``models`` (name -> trimesh in its object frame) through metric depth frames
     (T, H, W) starting at ``initial_poses`` (name -> 4x4 world pose). ``background`` and
-    ``static_objects`` are world-frame meshes that explain the points they cover."""
+    ``static_objects`` are world-frame meshes that explain the points they cover.
+
+    ``surface_points`` (name -> (N, 3) object-frame points actually observed at the initial pose,
+    e.g. the first frame's object pixels): with ``model_source="observed"`` ICP registers onto
+    this surface (completed by mesh samples away from it) instead of the mesh alone. A mesh completed
+    from one view (a convex hull extruded to the table) has invented surfaces next to the seen ones
+    that bias ICP. The mesh still gives the search radius and the symmetry axis.
+
+    ``scene_depth`` (H, W): the depth of the static scene as observed, e.g. the first frame with the
+    tracked objects' pixels replaced by the background (NaN there to use the ``background`` render).
+    Pixels at or behind it are explained: background subtraction against what was seen, which also
+    covers what meshes get wrong (the inside of a container whose mesh is a convex hull)."""
     cfg = config or TrackingConfig()
     depth_frames = np.asarray(depth_frames)
     if depth_frames.ndim != 3 or depth_frames.shape[1:] != (intr.height, intr.width):
@@ -245,9 +273,21 @@ def track_objects(
         raise InputError(f"no initial pose for tracked object(s) {sorted(missing)}")
     names = list(models)
     n_frames = len(depth_frames)
-    clouds = {n: _model_cloud(models[n], cfg.model_points) for n in names}
+    surfaces = surface_points or {}
+    clouds = {}
+    for n in names:
+        pts = surfaces.get(n)
+        if cfg.model_source == "observed" and pts is not None and len(pts) >= cfg.min_points:
+            cam = np.linalg.inv(np.asarray(initial_poses[n], float)) @ np.append(T_world_camera[:3, 3], 1.0)
+            clouds[n] = (_surface_cloud(pts, cam[:3], models[n], cfg), "point_to_point")
+        else:
+            clouds[n] = (_model_cloud(models[n], cfg.model_points), "point_to_plane")
     radius = {n: float(np.linalg.norm(models[n].vertices, axis=1).max()) for n in names}
     bg_depth = render_depth(list(background), intr, T_world_camera) if background else None
+    if scene_depth is not None:  # the observed static scene (see docstring); the background render fills holes
+        sd = filter_depth(np.asarray(scene_depth, np.float32), cfg.depth_median_px).astype(float)
+        sd = np.where(np.isfinite(sd), sd, np.inf)
+        bg_depth = sd if bg_depth is None else np.where(np.isfinite(sd), sd, bg_depth)
     static_depth = render_depth(list(static_objects), intr, T_world_camera) if static_objects else None
 
     cur = {n: np.asarray(initial_poses[n], float).copy() for n in names}
@@ -279,7 +319,9 @@ def track_objects(
                 if axes[n] is not None:
                     new = remove_twist(cur[n], new, *axes[n])
                 step = np.linalg.norm(new[:3, 3] - pred[:3, 3])
+                turn = np.degrees(Rotation.from_matrix(new[:3, :3] @ pred[:3, :3].T).magnitude())
                 ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse and step <= cfg.max_step
+                ok = ok and turn <= cfg.max_turn_deg
                 if ok:
                     offset[n] = pts.mean(0) - new[:3, 3]
             stats[n][t] = fit, rmse, len(pts)
@@ -326,16 +368,6 @@ def _best_fit(pts: np.ndarray, guesses: list, cloud, cfg: TrackingConfig) -> tup
     return best
 
 
-def anchor_track(mats: np.ndarray, T0: np.ndarray) -> np.ndarray:
-    """Re-base a track (T, 4, 4) on ``T0``: ``p(t) = p(t) - p(0) + p0``, ``R(t) = R(t) R(0)^T R0``.
-    The position offset cancels a constant bias of the video depth; the rotation correction
-    cancels a constant misfit of the model in its own frame."""
-    out = np.array(mats, dtype=float)
-    out[:, :3, 3] += T0[:3, 3] - mats[0, :3, 3]
-    out[:, :3, :3] = mats[:, :3, :3] @ (mats[0, :3, :3].T @ T0[:3, :3])
-    return out
-
-
 def _posed(mesh, T: np.ndarray):
     m = mesh.copy()
     m.apply_transform(T)
@@ -348,84 +380,6 @@ def _predict(T: np.ndarray, vel: np.ndarray) -> np.ndarray:
     out = T.copy()
     out[:3, 3] += vel
     return out
-
-
-def symmetry_axis(mesh, tol: float = 0.02, n_samples: int = 500) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(axis, point)`` in the mesh frame if the mesh is (nearly) rotationally symmetric about an
-    axis through its surface centroid, else None. Candidates: the mesh frame's z, x, y axes (a
-    reconstructed mesh is gravity-aligned, z up), then its principal axes. Symmetric means: turned
-    by 40, 100 and 160 degrees, its surface samples stay within ``tol`` x its bounding-box diagonal
-    (mean distance to a dense sample of the unturned surface)."""
-    import trimesh
-    from scipy.spatial import cKDTree
-
-    ref, _ = trimesh.sample.sample_surface(mesh, 8 * n_samples, seed=0)
-    c = ref.mean(0)
-    ref = ref - c
-    q = ref[::8]
-    _, _, vt = np.linalg.svd(ref, full_matrices=False)
-    tree = cKDTree(ref)
-    scale = float(np.linalg.norm(mesh.extents))
-    for axis in [*np.eye(3)[[2, 0, 1]], *vt]:
-        errs = [tree.query(Rotation.from_rotvec(np.radians(a) * axis).apply(q))[0].mean() for a in (40, 100, 160)]
-        if max(errs) <= tol * scale:
-            return axis, c
-    return None
-
-
-def remove_twist(T_prev: np.ndarray, T_new: np.ndarray, axis: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """``T_new`` without its rotation about the body ``axis`` (through body ``point``) relative to
-    ``T_prev`` (swing-twist decomposition): a rotationally symmetric object's spin is not observable,
-    so the tracker must not invent one."""
-    D = Rotation.from_matrix(T_prev[:3, :3].T @ T_new[:3, :3]).as_quat()  # body-frame increment
-    a = axis / np.linalg.norm(axis)
-    twist = np.concatenate([a * np.dot(D[:3], a), [D[3]]])
-    if np.linalg.norm(twist) < 1e-12:
-        return T_new
-    swing = Rotation.from_quat(D) * Rotation.from_quat(twist / np.linalg.norm(twist)).inv()
-    out = T_new.copy()
-    out[:3, :3] = T_prev[:3, :3] @ swing.as_matrix()
-    out[:3, 3] = T_new[:3, :3] @ point + T_new[:3, 3] - out[:3, :3] @ point  # keep the axis point in place
-    return out
-
-
-def fill_rejected(poses: np.ndarray, accepted: np.ndarray) -> np.ndarray:
-    """Replace rejected frames by interpolation between accepted neighbours (linear positions,
-    slerp rotations); frames before the first / after the last accepted one hold it."""
-    poses = np.asarray(poses, float).copy()
-    good = np.flatnonzero(accepted)
-    if len(good) == 0 or len(good) == len(poses):
-        return poses
-    t = np.arange(len(poses), dtype=float)
-    tc = np.clip(t, good[0], good[-1])
-    for k in range(3):
-        poses[:, k] = np.interp(tc, good, poses[good, k])
-    if len(good) == 1:
-        poses[:, 3:] = poses[good[0], 3:]
-    else:
-        poses[:, 3:] = Slerp(good.astype(float), Rotation.from_quat(poses[good, 3:]))(tc).as_quat()
-    return poses
-
-
-def smooth_poses(poses: np.ndarray, window: int, polyorder: int) -> np.ndarray:
-    """Savitzky-Golay on positions and on sign-continuous quaternions (renormalised): a local
-    polynomial fit, so unlike a plain moving average it does not lag at the ends of a motion."""
-    from scipy.signal import savgol_filter
-
-    poses = np.asarray(poses, float).copy()
-    n = len(poses)
-    w = min(window if window % 2 == 1 else window + 1, n if n % 2 == 1 else n - 1)
-    if w < 3:
-        return poses
-    order = min(polyorder, w - 1)
-    poses[:, :3] = savgol_filter(poses[:, :3], w, order, axis=0, mode="interp")
-    q = poses[:, 3:] / np.linalg.norm(poses[:, 3:], axis=1, keepdims=True)
-    for i in range(1, n):  # q and -q are the same rotation: keep neighbours on one hemisphere
-        if np.dot(q[i], q[i - 1]) < 0:
-            q[i] = -q[i]
-    q = savgol_filter(q, w, order, axis=0, mode="interp")
-    poses[:, 3:] = q / np.linalg.norm(q, axis=1, keepdims=True)
-    return poses
 
 
 def filter_depth(depth: np.ndarray, ksize: int) -> np.ndarray:
