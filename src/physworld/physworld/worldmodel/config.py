@@ -48,6 +48,9 @@ class SimDataConfig:
     objects_min: int = param(1, "fewest primitives per scene", range=(1, 10))
     objects_max: int = param(3, "most primitives per scene", range=(1, 10))
     fall_prob: float = param(0.5, "probability that an object starts in the air and falls", range=(0.0, 1.0))
+    drop_height: list[float] = param(
+        [0.05, 0.2], "height range above rest of a falling object (m); small enough to start in view"
+    )
     camera_motion: str = param(
         "random",
         "camera motion: none, lateral (along the camera x axis), random",
@@ -164,6 +167,8 @@ def settings_from_dict(data: dict, source: str = "config") -> WorldModelSettings
     sd = settings.sim_data
     if sd.objects_min > sd.objects_max:
         raise ConfigError(f"{source}:sim_data.objects_min={sd.objects_min} exceeds objects_max={sd.objects_max}")
+    if len(sd.drop_height) != 2 or not 0 <= sd.drop_height[0] <= sd.drop_height[1]:
+        raise ConfigError(f"{source}:sim_data.drop_height={sd.drop_height!r} must be [lo, hi] with 0 <= lo <= hi")
     if len(sd.camera_speed) != 2 or not 0 <= sd.camera_speed[0] <= sd.camera_speed[1]:
         raise ConfigError(f"{source}:sim_data.camera_speed={sd.camera_speed!r} must be [lo, hi] with 0 <= lo <= hi")
     return settings

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import resource
 import time
 from pathlib import Path
 
@@ -158,10 +160,21 @@ def markdown_table(result: dict) -> str:
         f"| reference: held-out real clips | {ref['fvd']['value']:.2f} | {ref['geo_c']['value']:.5f} | "
         f"{ref['geo_c_ground_truth']['value']:.5f} (ground-truth depth) | - | - |"
     )
+    lines += [
+        "",
+        f"Wall time {result['total_seconds']} s, process CPU time {result['cpu_seconds']} s, "
+        f"{result['torch_threads']} torch thread(s), device {result['device']}, 1-min load average at "
+        f"start/end {result['load_average_start_end']}.",
+    ]
     lines += ["", "Paper ordering:"] + [
         f"- {k}: {'holds' if v else 'does NOT hold'}" for k, v in result["ordering"]["checks"].items()
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_experiment(settings: WorldModelSettings, out_dir: str | Path, progress: bool = True) -> dict:
@@ -169,7 +182,7 @@ def run_experiment(settings: WorldModelSettings, out_dir: str | Path, progress: 
     ex = settings.experiment
     if ex.threads:
         torch.set_num_threads(ex.threads)
-    t0 = time.perf_counter()
+    t0, cpu0, load0 = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
     data = build_datasets(settings, out_dir / "data", progress)
     ckpt_dir = out_dir / "checkpoints"
     runs = train_all(settings, data, ckpt_dir, progress)
@@ -217,6 +230,8 @@ def run_experiment(settings: WorldModelSettings, out_dir: str | Path, progress: 
         "data": {k: {"clips": len(v), "source": v.source} for k, v in data.items()},
         "settings": settings.to_dict(),
         "total_seconds": round(time.perf_counter() - t0, 1),
+        "cpu_seconds": round(_cpu_seconds() - cpu0, 1),
+        "load_average_start_end": [load0, os.getloadavg()[0]],
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
     }

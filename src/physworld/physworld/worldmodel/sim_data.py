@@ -79,7 +79,7 @@ def _build_scene(p, client: int, cfg: SimDataConfig, rng: np.random.Generator, t
             if all(np.linalg.norm(xy - q) > 0.28 for q in placed):
                 break
         placed.append(xy)
-        z = rest + (rng.uniform(0.2, 0.6) if rng.random() < cfg.fall_prob else 0.0)
+        z = rest + (rng.uniform(*cfg.drop_height) if rng.random() < cfg.fall_prob else 0.0)
         yaw = rng.uniform(-np.pi, np.pi)
         orn = p.getQuaternionFromEuler([0, 0, yaw])
         bodies.append(p.createMultiBody(1.0, c, v, [xy[0], xy[1], z], orn, physicsClientId=client))

@@ -51,7 +51,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def _check_finite(values: dict[str, torch.Tensor], step: int, ckpt: Path, last_saved: int | None, what: str) -> None:
-    bad = {k: float(v) for k, v in values.items() if not torch.isfinite(v).all()}
+    bad = {k: float(v.detach()) for k, v in values.items() if not torch.isfinite(v).all()}
     if bad:
         kept = (
             f"the last good checkpoint {ckpt} (step {last_saved}) was kept"
@@ -134,7 +134,7 @@ def train_loop(
             disc_opt.zero_grad(set_to_none=True)
             d["total"].backward()
             disc_opt.step()
-            row["disc"] = float(d["disc"])
+            row["disc"] = float(d["disc"].detach())
         history.append(row)
         samples += batch["rgb"].shape[0]
         bar.set_postfix(loss=f"{row['total']:.4f}")
