@@ -57,7 +57,8 @@ def test_run_task_capture_then_generate(sim_graph, tmp_path):
     assert (tmp_path / "run1" / "capture" / "color.png").is_file()
     video_dir = tmp_path / "run1" / "video"
     assert len(list((video_dir / "frames").glob("*.png"))) == 6
-    assert "capture/color.png" in (tmp_path / "run1" / "report.md").read_text()
+    report = (tmp_path / "run1" / "report.md").read_text()
+    assert "capture/color.png" in report and "video/contact_sheet.png" in report
 
 
 def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tmp_path):

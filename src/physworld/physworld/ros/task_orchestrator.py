@@ -125,7 +125,11 @@ class TaskOrchestratorNode(Node):
 
         result = await self._run_action(self.video_client, goal, on_feedback, goal_handle, "generate_video")
         ctx["video_path"] = result.video_path
-        return result.message, {"video_path": result.video_path}
+        sheet = Path(result.video_path) / "contact_sheet.png"
+        return result.message, {
+            "video_path": result.video_path,
+            **({"contact_sheet_png": str(sheet)} if sheet.is_file() else {}),
+        }
 
     async def _stage_reconstruct_scene(self, goal_handle, index, ctx):
         await wait_for_server(self.recon_client, self.cfg.server_wait_s, "action reconstruct_scene")

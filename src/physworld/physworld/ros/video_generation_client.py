@@ -18,7 +18,7 @@ from physworld_interfaces.action import GenerateVideo
 
 from ..configs import VideoGenerationConfig
 from ..errors import PhysWorldError
-from ..video import make_generator, save_video
+from ..video import make_generator, save_contact_sheet, save_video
 from .conversions import image_to_numpy
 from .params import declare_config
 from .runner import GoalCancelled, run_off_executor, spin_node
@@ -64,7 +64,9 @@ class VideoGenerationNode(Node):
             first = image_to_numpy(goal.image, desired_encoding="rgb8")
             generator = make_generator(backend, **self._backend_config(backend))
             video = generator.generate(first, goal.task_text, n_frames, goal.seed, progress=progress)
-            return save_video(video, run_dir)
+            out = save_video(video, run_dir)
+            save_contact_sheet(video, out / "contact_sheet.png")  # what people look at first
+            return out
 
         try:
             out = await run_off_executor(work)
