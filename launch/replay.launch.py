@@ -41,5 +41,5 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument("loop", default_value="true", description="start over at the end of the bag"),
             player,
         ]
-        + stack_nodes(["camera_capture", "video_generation_client", "task_orchestrator"])
+        + stack_nodes(["camera_capture", "video_generation_client", "world_model", "task_orchestrator"])
     )

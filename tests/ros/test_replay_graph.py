@@ -65,7 +65,14 @@ def replay(tmp_path_factory):
 
 
 def test_replay_profile_is_player_and_stack():
-    assert PROFILES["replay"] == ["bag_player", "camera_capture", "video_generation_client", "task_orchestrator"]
+    assert PROFILES["replay"] == [
+        "bag_player",
+        "camera_capture",
+        "video_generation_client",
+        "world_model",
+        "task_orchestrator",
+    ]
+    assert set(PROFILES["replay"]) - {"bag_player"} == set(PROFILES["sim"]) - {"sim_world", "arm_controller"}
 
 
 def test_capture_rgbd_answers_with_replayed_frames(replay):

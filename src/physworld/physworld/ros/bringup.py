@@ -40,7 +40,7 @@ PROFILES = {
         "task_orchestrator",
     ],
     "teleop": ["teleop"],
-    "replay": ["bag_player", "camera_capture", "video_generation_client", "task_orchestrator"],
+    "replay": ["bag_player", "camera_capture", "video_generation_client", "world_model", "task_orchestrator"],
 }
 
 
