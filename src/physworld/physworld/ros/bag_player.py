@@ -54,7 +54,8 @@ class BagPlayerNode(Node):
             except (PhysWorldError, OSError) as exc:
                 self.get_logger().error(f"cannot play '{path}': {exc}")
                 return False, str(exc)
-            self._player.start()
+            # the replay clock starts at the first tick, not here: a node built before the executor
+            # spins (start_on_launch in a composed bringup) would otherwise start seconds late
             msg = f"playing {reader.message_count} messages ({reader.duration_s:.2f} s) from {path} at {rate}x"
         self.get_logger().info(msg)
         return True, msg
@@ -69,6 +70,8 @@ class BagPlayerNode(Node):
             player = self._player
             if player is None:
                 return
+            if not player.started:
+                player.start()
             try:
                 due = player.pop_due()
             except PhysWorldError as exc:
