@@ -13,7 +13,7 @@ from .errors import PhysWorldError
 
 # Order = order in --help. A topic module that is not there yet is skipped; one that is there but
 # fails to import is an error (never hidden).
-TOPICS = ["cli_info", "cli_video", "cli_reconstruct", "cli_policy", "cli_worldmodel", "cli_ros"]
+TOPICS = ["cli_info", "cli_video", "cli_reconstruct", "cli_policy", "cli_worldmodel", "cli_ros", "cli_bag"]
 
 
 def build_parser() -> argparse.ArgumentParser:
