@@ -6,7 +6,9 @@ Commands come in as ``trajectory_msgs/JointTrajectory`` on ``arm_controller/join
 with the reason logged), runs a watchdog per source (the arm holds position when a stream stalls)
 and the mode / e-stop state machine. Services: ``e_stop`` (std_srvs/SetBool),
 ``set_mode`` (physworld_interfaces/srv/SetControlMode), ``report_policy_failure``
-(std_srvs/Trigger: hands the arm to teleop).
+(std_srvs/Trigger: hands the arm to teleop). ``arm_controller/status`` (std_msgs/String, latched)
+says who drives the arm: ``e_stop`` while the e-stop is engaged, else the mode (``policy``,
+``teleop``, ``hold``); a policy runner stops streaming when it is not ``policy``.
 
 Backends: ``ros2_control`` (alias ``sim``) publishes ``joint_trajectory_controller/joint_trajectory``
 and ``gripper_controller/commands`` and reads ``joint_states`` (from ros2_control's
@@ -22,8 +24,9 @@ import time
 from builtin_interfaces.msg import Duration
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -116,6 +119,10 @@ class ArmControllerNode(Node):
         self.create_service(SetBool, "e_stop", self._on_e_stop, callback_group=group)
         self.create_service(SetControlMode, "set_mode", self._on_set_mode, callback_group=group)
         self.create_service(Trigger, "report_policy_failure", self._on_policy_failure, callback_group=group)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_status = self.create_publisher(String, "arm_controller/status", latched)
+        self._status = ""
+        self._publish_status()
         self.create_timer(self.period, self._on_control, MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
             f"backend '{cfg.backend}', mode '{cfg.initial_mode}', limits: {cfg.limit_mode}, "
@@ -179,6 +186,14 @@ class ArmControllerNode(Node):
                 self.arm.command_gripper(result.gripper)
         for event in result.events:
             self.get_logger().info(event)
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        modes = self.core.modes
+        status = "e_stop" if modes.estopped else modes.mode.value
+        if status != self._status:
+            self._status = status
+            self.pub_status.publish(String(data=status))
 
     def _publish_joint_states(self) -> None:
         with self._lock:

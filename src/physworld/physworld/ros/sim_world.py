@@ -5,6 +5,12 @@ Publishes what a real robot cell publishes (``camera/color/image_raw``, ``camera
 the topics a ros2_control setup listens to (``joint_trajectory_controller/joint_trajectory``,
 ``gripper_controller/commands``), so camera_capture and arm_controller run the same code against
 the simulator as against real drivers. All physics lives in ``physworld.sim``; this file is glue.
+
+Sim-only: ``object_pose`` (geometry_msgs/PoseStamped, frame ``world``, at the camera rate) is the
+GROUND-TRUTH pose of the task's moved object -- a perfect object-pose tracker stand-in for the
+policy's closed loop (on a real robot a pose tracker publishes the same topic); the service
+``sim_world/task_success`` (std_srvs/Trigger) answers the task's ground-truth success predicate
+(``success``) with a message, for evaluation and reports.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class SimWorldNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, "camera/color/camera_info", 5)
         self.pub_depth_info = self.create_publisher(CameraInfo, "camera/depth/camera_info", 5)
         self.pub_joints = self.create_publisher(JointState, "joint_states", 20)
+        self.pub_object = self.create_publisher(PoseStamped, "object_pose", 10)
         # the sim's camera is calibrated by construction: its extrinsics stand in for a hand-eye
         # calibration, latched like a static transform
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -49,6 +56,7 @@ class SimWorldNode(Node):
         self.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", self._on_traj, 10)
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/task_success", self._on_task_success)
         physics_dt = 1.0 / self.cfg.physics_rate_hz
         js_dt = 1.0 / self.cfg.joint_state_rate_hz
         self._substeps = max(1, round(js_dt / physics_dt))
@@ -56,6 +64,8 @@ class SimWorldNode(Node):
         # not stall joint_states (both take the sim lock only while touching PyBullet).
         self.create_timer(js_dt, self._on_physics, MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / self.cfg.camera_rate_hz, self._on_camera, MutuallyExclusiveCallbackGroup())
+        # the tracker stand-in has its own timer: a slow render does not delay the object pose
+        self.create_timer(1.0 / self.cfg.camera_rate_hz, self._on_object_pose, MutuallyExclusiveCallbackGroup())
 
     def _publish_camera_pose(self) -> None:
         msg = PoseStamped(pose=pose_from_matrix(self.sim.scene.camera.T_world_optical))
@@ -83,6 +93,22 @@ class SimWorldNode(Node):
         self.pub_depth.publish(depth_msg)
         self.pub_info.publish(info)
         self.pub_depth_info.publish(info)
+
+    def _on_object_pose(self) -> None:
+        with self._lock:
+            _name, pose = self.sim.moved_object_pose()
+        msg = PoseStamped()
+        msg.header.frame_id = "world"
+        msg.header.stamp = self.get_clock().now().to_msg()
+        p, q = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(v) for v in pose[:3])
+        q.x, q.y, q.z, q.w = (float(v) for v in pose[3:])
+        self.pub_object.publish(msg)
+
+    def _on_task_success(self, request, response):
+        with self._lock:
+            response.success, response.message = self.sim.task_success()
+        return response
 
     def _on_traj(self, msg: JointTrajectory) -> None:
         if not msg.points:

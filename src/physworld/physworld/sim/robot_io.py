@@ -1,5 +1,9 @@
 """The ground-truth world as a robot cell: what sim_world exposes over ROS (joint states, RGB-D,
-arm and gripper commands), on top of ``build_task_scene`` and the PyBullet arm backend."""
+arm and gripper commands), on top of ``build_task_scene`` and the PyBullet arm backend.
+
+Two sim-only extras: :meth:`SimRobotIO.moved_object_pose` is the ground-truth pose of the task's
+moved object (a perfect object-pose tracker stand-in; on a real robot a tracker publishes the same
+topic), and :meth:`SimRobotIO.task_success` evaluates the task's ground-truth success predicate."""
 
 from __future__ import annotations
 
@@ -41,6 +45,23 @@ class SimRobotIO:
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         s = self.arm.read_joint_state()
         return list(s.names), s.position, s.velocity, s.effort
+
+    def moved_object_pose(self) -> tuple[str, np.ndarray]:
+        """Name and ground-truth pose [x y z qx qy qz qw] (world frame, the body's inertial frame) of
+        the object the task moves."""
+        name = self.scene.task.moved_object
+        pos, quat = self.scene.object_pose(name)
+        return name, np.concatenate([np.asarray(pos, float), np.asarray(quat, float)])
+
+    def task_success(self) -> tuple[bool, str]:
+        """The task's ground-truth success predicate now, and a message naming it."""
+        ok = self.scene.is_success()
+        name, pose = self.moved_object_pose()
+        spec = self.scene.task
+        return ok, (
+            f"task '{spec.name}' ({spec.tolerance}): {'success' if ok else 'not achieved'}; "
+            f"{name} at [{pose[0]:.3f}, {pose[1]:.3f}, {pose[2]:.3f}]"
+        )
 
     def render_rgbd(self) -> tuple[np.ndarray, np.ndarray]:
         rgb, depth, _ = self.scene.render()
