@@ -1,6 +1,7 @@
 """Benchmark of the 4D world model (paper 000): training throughput, peak memory, rollout speed.
 
-    python benchmarks/bench_worldmodel.py [--size 64] [--grid 32] [--steps 5] [--device auto] [--json out.json]
+    python benchmarks/bench_worldmodel.py [--size 64] [--grid 32] [--steps 5] [--device auto] [--threads N]
+        [--json out.json]
 
 Training = one stage-1 step (rollout of a clip, render every frame, RGB + SSIM + depth + opacity
 losses, backward, Adam) on synthetic PyBullet clips; samples/s counts clips. Peak memory: CUDA
@@ -108,8 +109,11 @@ def main() -> None:
     ap.add_argument("--clip-len", type=int, default=6)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     r = bench(args.size, args.grid, args.channels, args.batch, args.clip_len, args.steps, args.device)
     print("| " + " | ".join(r) + " |")
     print("|" + "---|" * len(r))

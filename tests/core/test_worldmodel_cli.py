@@ -46,7 +46,10 @@ def test_table_writes_every_method_with_named_features(table_dir):
         assert ("geo_c_rendered" in row) == (key != "real_only_2d")
     assert "NOT I3D" in t["fvd_features"] and t["fvd_comparable_to_published"] is False
     assert "stand-in" in t["perceptual"] and "stand-in" in t["geo_c_depth_source"]
-    assert set(t["ordering"]["checks"].values()) <= {True, False}
+    for check in t["ordering"]["checks"].values():
+        assert set(check) == {"holds", "intervals_disjoint"}
+    lo, hi = t["rows"]["adapted"]["fvd"]["ci95_bootstrap"]
+    assert lo <= hi
     md = (exp / "table.md").read_text()
     assert "NOT LPIPS" in md and "Paper ordering" in md
     for key in t["rows"]:

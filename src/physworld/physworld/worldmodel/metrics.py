@@ -121,11 +121,27 @@ def video_features(net: nn.Module, clips: np.ndarray | torch.Tensor, batch: int 
     return np.concatenate([net(x[i : i + batch].float()).double().numpy() for i in range(0, len(x), batch)])
 
 
-def fvd(real_clips, generated_clips, net: nn.Module) -> dict:
+BOOTSTRAP_DRAWS = 200
+
+
+def _percentiles(values: list[float]) -> list[float]:
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def fvd(real_clips, generated_clips, net: nn.Module, seed: int = 0) -> dict:
     fr, fg = video_features(net, real_clips), video_features(net, generated_clips)
     value = frechet_distance(*gaussian_stats(fr), *gaussian_stats(fg))
+    rng = np.random.default_rng(seed)
+    boot = [
+        frechet_distance(
+            *gaussian_stats(fr[rng.integers(len(fr), size=len(fr))]),
+            *gaussian_stats(fg[rng.integers(len(fg), size=len(fg))]),
+        )
+        for _ in range(BOOTSTRAP_DRAWS)
+    ]
     return {
         "value": value,
+        "ci95_bootstrap": _percentiles(boot),
         "features": net.name,
         "comparable_to_published": bool(getattr(net, "is_i3d", False)),
         "n_real": len(fr),
@@ -170,7 +186,15 @@ def geo_c(depths: np.ndarray, segs: np.ndarray, min_pixels: int = 4) -> dict:
     if not variances:
         raise InputError("Geo-C: no object was visible in >= 2 frames with enough mask pixels")
     v = np.asarray(variances)
-    return {"value": float(v.mean()), "median": float(np.median(v)), "n_objects": int(v.size), "unit": "m^2"}
+    rng = np.random.default_rng(0)
+    boot = [float(v[rng.integers(v.size, size=v.size)].mean()) for _ in range(BOOTSTRAP_DRAWS)]
+    return {
+        "value": float(v.mean()),
+        "median": float(np.median(v)),
+        "n_objects": int(v.size),
+        "unit": "m^2",
+        "ci95_bootstrap": _percentiles(boot),
+    }
 
 
 @torch.no_grad()

@@ -82,7 +82,7 @@ def train_loop(
     device = next(model.parameters()).device
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=stage.lr)
     disc_opt = torch.optim.Adam(disc.parameters(), lr=stage.disc_lr, betas=(0.5, 0.999)) if disc else None
-    start, history, last_saved = 0, [], None
+    start, history, last_saved, prior = 0, [], None, {"seconds": 0.0, "samples": 0}
     if resume and ckpt_path.exists():
         payload = read_checkpoint(ckpt_path)
         if payload["kind"] != kind or payload["meta"].get("stage") != meta.get("stage"):
@@ -98,6 +98,7 @@ def train_loop(
             disc_opt.load_state_dict(payload["state"]["disc_opt"])
         start, last_saved = payload["step"], payload["step"]
         history = list(payload["meta"].get("history", []))
+        prior = {k: payload["meta"].get(f"train_{k}", 0) for k in prior}
 
     def save(step: int) -> None:
         state = {"model": model.state_dict(), "opt": opt.state_dict()}
@@ -109,7 +110,13 @@ def train_loop(
             model_cfg=model_cfg,
             state=state,
             step=step,
-            meta={**meta, "history": history, "stage_config": dataclasses.asdict(stage)},
+            meta={
+                **meta,
+                "history": history,
+                "stage_config": dataclasses.asdict(stage),
+                "train_seconds": prior["seconds"] + time.perf_counter() - t0,  # over all (resumed) sessions
+                "train_samples": prior["samples"] + samples,
+            },
         )
 
     if device.type == "cuda":
@@ -141,9 +148,10 @@ def train_loop(
         if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
             save(step + 1)
             last_saved = step + 1
-    seconds = time.perf_counter() - t0
     if start >= stage.steps and not ckpt_path.exists():
         save(stage.steps)
+    seconds = prior["seconds"] + time.perf_counter() - t0  # a finished checkpoint reports its own training time
+    samples += prior["samples"]
     return TrainResult(
         ckpt_path,
         stage.steps,
