@@ -19,6 +19,7 @@ NODES = [
     "teleop",
     "bag_recorder",
     "bag_player",
+    "residual_policy",
 ]
 
 

@@ -69,6 +69,7 @@ def test_project_yaml_is_valid_for_every_node():
         "bag_recorder": BagRecorderConfig,
         "bag_player": BagPlayerConfig,
         "world_model": (configs.WorldModelNodeConfig, ReconstructionConfig),
+        "residual_policy": configs.ResidualPolicyConfig,
     }
     for node, classes in by_node.items():
         assert node in data, f"{path} has no section for {node}"

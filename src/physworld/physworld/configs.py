@@ -75,3 +75,37 @@ class WorldModelNodeConfig:
     max_marker_faces: int = param(
         4000, "triangles per mesh marker at most (RViz stays responsive)", range=(100, 1000000)
     )
+
+
+@dataclass
+class ResidualPolicyConfig:
+    run_root: str = param("runs", "directory for policy directories when a train_policy goal gives no out_dir")
+    default_total_timesteps: int = param(
+        8192, "PPO budget (env steps) when a train_policy goal asks for 0", range=(64, 100_000_000)
+    )
+    n_envs: int = param(2, "parallel training environments", range=(1, 64))
+    vec: str = param(
+        "subproc", "vectorised env: 'subproc' (one process per env) or 'dummy'", choices=("subproc", "dummy")
+    )
+    mode: str = param(
+        "residual", "policy kind: residual (on the baseline plan) or scratch", choices=("residual", "scratch")
+    )
+    device: str = param("auto", "torch device for training: auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
+    joint_names: list[str] = param(
+        [f"panda_joint{i}" for i in range(1, 8)], "arm joints in joint_states / the command", read_only=True
+    )
+    gripper_joints: list[str] = param(["panda_finger_joint1", "panda_finger_joint2"], "finger joints", read_only=True)
+    gripper_open: float = param(0.04, "finger position when open (m per finger)", range=(0.0, 0.2))
+    stale_timeout_s: float = param(
+        0.5, "joint_states / object_pose older than this aborts execution", range=(0.05, 10.0)
+    )
+    start_timeout_s: float = param(5.0, "wait this long for the first joint_states and object_pose", range=(0.1, 120.0))
+    settle_s: float = param(1.0, "hold the last command this long after the plan before judging", range=(0.0, 30.0))
+    max_ik_failures: int = param(5, "consecutive IK failures that abort execution (reason 'ik')", range=(1, 1000))
+    success_pos_tol: float = param(
+        0.03, "object within this of the plan's final target = success (m)", range=(0.001, 1.0)
+    )
+    success_rot_deg: float = param(20.0, "... and within this angle (deg)", range=(0.1, 180.0))
+    task_success_service: str = param(
+        "sim_world/task_success", "ground-truth success service to report (sim only; '' = none)"
+    )

@@ -16,7 +16,7 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from physworld_interfaces.action import GenerateVideo, ReconstructScene, RunTask
+from physworld_interfaces.action import ExecuteTask, GenerateVideo, ReconstructScene, RunTask, TrainPolicy
 from physworld_interfaces.msg import StageStatus
 from physworld_interfaces.srv import CaptureRgbd
 
@@ -42,6 +42,8 @@ class TaskOrchestratorNode(Node):
         self.capture_client = self.create_client(CaptureRgbd, "capture_rgbd", callback_group=group)
         self.video_client = ActionClient(self, GenerateVideo, "generate_video", callback_group=group)
         self.recon_client = ActionClient(self, ReconstructScene, "reconstruct_scene", callback_group=group)
+        self.train_client = ActionClient(self, TrainPolicy, "train_policy", callback_group=group)
+        self.exec_client = ActionClient(self, ExecuteTask, "execute_task", callback_group=group)
         self._server = ActionServer(
             self,
             RunTask,
@@ -147,6 +149,36 @@ class TaskOrchestratorNode(Node):
         ctx["bundle_path"] = result.bundle_path
         return result.message, {"bundle_path": result.bundle_path}
 
+    async def _stage_train_policy(self, goal_handle, index, ctx):
+        await wait_for_server(self.train_client, self.cfg.server_wait_s, "action train_policy")
+        goal = TrainPolicy.Goal(bundle_path=ctx["bundle_path"], task_name=ctx["task_name"], seed=ctx["seed"],
+                                total_timesteps=0, out_dir=str(ctx["run_dir"] / "policy"))  # fmt: skip
+
+        def on_feedback(msg):
+            fb = msg.feedback
+            detail = f"{fb.env_steps} env steps, mean tracking reward {fb.mean_reward:.3f}"
+            self._feedback(goal_handle, index, "train_policy", 0.0, detail)
+
+        result = await self._run_action(self.train_client, goal, on_feedback, goal_handle, "train_policy")
+        ctx["policy_path"] = result.policy_path
+        curve = Path(result.policy_path) / "curve.png"
+        return result.message, {
+            "policy_path": result.policy_path,
+            **({"curve_png": str(curve)} if curve.is_file() else {}),
+        }
+
+    async def _stage_execute_task(self, goal_handle, index, ctx):
+        await wait_for_server(self.exec_client, self.cfg.server_wait_s, "action execute_task")
+        goal = ExecuteTask.Goal(policy_path=ctx["policy_path"], bundle_path=ctx.get("bundle_path", ""), timeout_s=0.0)
+
+        def on_feedback(msg):
+            fb = msg.feedback
+            detail = f"step {fb.step}, object {fb.tracking_error * 100:.1f} cm from target, arm mode {fb.mode}"
+            self._feedback(goal_handle, index, "execute_task", 0.0, detail)
+
+        result = await self._run_action(self.exec_client, goal, on_feedback, goal_handle, "execute_task")
+        return result.message, {"steps": int(result.steps)}
+
     async def _run_action(self, client, goal, on_feedback, parent_handle, what: str):
         sub = await await_with_timeout(
             client.send_goal_async(goal, feedback_callback=on_feedback), self.cfg.server_wait_s, f"{what} goal"
@@ -165,7 +197,9 @@ class TaskOrchestratorNode(Node):
             await wait_done(result_future, 0.2)
         wrapped = result_future.result()
         if not wrapped.result.success:
-            raise StageFailed(wrapped.result.message or f"{what} failed (status {wrapped.status})")
+            reason = getattr(wrapped.result, "failure_reason", "")
+            prefix = f"failure reason '{reason}': " if reason else ""
+            raise StageFailed(prefix + (wrapped.result.message or f"{what} failed (status {wrapped.status})"))
         return wrapped.result
 
 

@@ -1,0 +1,285 @@
+"""residual_policy: actions ``train_policy`` (physworld_interfaces/action/TrainPolicy) and
+``execute_task`` (physworld_interfaces/action/ExecuteTask).
+
+``train_policy``: scene bundle -> baseline plan -> PPO in the world model
+(``physworld.policy.train``), off the executor, with feedback per rollout (env steps, mean tracking
+reward, the fraction of training episodes whose object ended at the final target in the world model).
+
+``execute_task``: the closed loop of ``physworld.policy.execution`` at the policy's control rate, on
+the latest ``joint_states`` and ``object_pose`` (geometry_msgs/PoseStamped, world frame; sim_world
+publishes the ground truth there, a pose tracker on a real robot), sending single-point
+``JointTrajectory`` commands (arm + finger joints) on ``arm_controller/joint_command``. It asks the
+arm_controller for mode ``policy`` first and for ``hold`` when done, watches
+``arm_controller/status`` (e-stop, hand-over) and reports the sim's ``task_success`` when that
+service exists. The loop runs in a worker thread; this file is glue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import PoseStamped
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from physworld_interfaces.action import ExecuteTask, TrainPolicy
+from physworld_interfaces.srv import SetControlMode
+
+from ..configs import ResidualPolicyConfig
+from ..errors import InputError, PhysWorldError
+from ..policy.execution import ArmSample, ExecutionConfig, execute
+from .params import declare_config
+from .runner import GoalCancelled, run_off_executor, spin_node
+
+
+class RosArmLink:
+    """Latest joint_states / object_pose / arm_controller status, and the command publisher."""
+
+    def __init__(self, node: Node, cfg: ResidualPolicyConfig, group):
+        self.cfg, self._lock = cfg, threading.Lock()
+        self._joints: tuple[dict, float] | None = None
+        self._obj: tuple[np.ndarray, float] | None = None
+        self._status = ""
+        self.period = 0.1
+        self.pub = node.create_publisher(JointTrajectory, "arm_controller/joint_command", 10)
+        node.create_subscription(JointState, "joint_states", self._on_joints, 20, callback_group=group)
+        node.create_subscription(PoseStamped, "object_pose", self._on_object, 10, callback_group=group)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        node.create_subscription(String, "arm_controller/status", self._on_status, latched, callback_group=group)
+
+    def _on_joints(self, msg: JointState) -> None:
+        with self._lock:
+            self._joints = (dict(zip(msg.name, msg.position, strict=False)), time.monotonic())
+
+    def _on_object(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        with self._lock:
+            self._obj = (np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w]), time.monotonic())
+
+    def _on_status(self, msg: String) -> None:
+        with self._lock:
+            self._status = msg.data
+
+    def sample(self) -> ArmSample | None:
+        now = time.monotonic()
+        with self._lock:
+            joints, obj = self._joints, self._obj
+        if joints is None:
+            return None
+        pos, stamp = joints
+        missing = [n for n in self.cfg.joint_names if n not in pos]
+        if missing:
+            raise InputError(f"joint_states lacks arm joints {missing}")
+        q = np.array([pos[n] for n in self.cfg.joint_names])
+        width = float(sum(pos.get(n, 0.0) for n in self.cfg.gripper_joints))
+        obj_pose, obj_age = (None, np.inf) if obj is None else (obj[0], now - obj[1])
+        return ArmSample(q, width, now - stamp, obj_pose, obj_age)
+
+    def send(self, q: np.ndarray, gripper_closed: bool) -> None:
+        g = 0.0 if gripper_closed else self.cfg.gripper_open
+        sec = int(self.period)
+        point = JointTrajectoryPoint(
+            positions=[float(v) for v in q] + [g] * len(self.cfg.gripper_joints),
+            time_from_start=Duration(sec=sec, nanosec=int((self.period - sec) * 1e9)),
+        )
+        self.pub.publish(
+            JointTrajectory(joint_names=list(self.cfg.joint_names) + list(self.cfg.gripper_joints), points=[point])
+        )
+
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+
+class ResidualPolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("residual_policy", **kwargs)
+        self.cfg = declare_config(self, ResidualPolicyConfig)
+        group = ReentrantCallbackGroup()
+        self.link = RosArmLink(self, self.cfg, group)
+        self.mode_client = self.create_client(SetControlMode, "set_mode", callback_group=group)
+        self.success_client = (
+            self.create_client(Trigger, self.cfg.task_success_service, callback_group=group)
+            if self.cfg.task_success_service
+            else None
+        )
+        self._executing = threading.Lock()
+        self._runners: dict[str, object] = {}
+        self._train_server = ActionServer(
+            self, TrainPolicy, "train_policy", execute_callback=self._train,
+            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
+            callback_group=group)  # fmt: skip
+        self._exec_server = ActionServer(
+            self, ExecuteTask, "execute_task", execute_callback=self._execute,
+            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
+            callback_group=group)  # fmt: skip
+
+    # --- train_policy -------------------------------------------------------------------------
+    async def _train(self, goal_handle):
+        goal, result = goal_handle.request, TrainPolicy.Result()
+        state = {"iteration": 0, "reward": float("nan"), "success": float("nan")}
+
+        def progress(info: dict) -> None:
+            if goal_handle.is_cancel_requested:
+                raise GoalCancelled()
+            if "tracking" in info:
+                state.update(iteration=state["iteration"] + 1, reward=info["tracking"], success=info["model_success"])
+            goal_handle.publish_feedback(
+                TrainPolicy.Feedback(iteration=state["iteration"], env_steps=int(info["steps"]),
+                                     mean_reward=float(state["reward"]), success_rate=float(state["success"]))
+            )  # fmt: skip
+
+        try:
+            res = await run_off_executor(lambda: self._train_work(goal, progress))
+        except GoalCancelled:
+            goal_handle.canceled()
+            result.message = "cancelled"
+            return result
+        except Exception as exc:  # answer every goal; the node keeps running
+            if not isinstance(exc, (PhysWorldError, ValueError)):
+                self.get_logger().error(f"train_policy: unexpected {type(exc).__name__}: {exc}")
+            goal_handle.abort()
+            result.message = str(exc)
+            return result
+        last = res.curve[-1] if res.curve else {}
+        result.success, result.policy_path, result.env_steps = True, str(res.out_dir), res.steps
+        result.success_rate = float(last.get("model_success", float("nan")))
+        result.message = (
+            f"{res.steps} env steps in {res.wall_s:.0f} s; last rollout: mean tracking reward "
+            f"{last.get('tracking', float('nan')):.3f}, {result.success_rate:.0%} of training episodes ended at the "
+            f"target in the world model -> {res.out_dir}"
+        )
+        goal_handle.succeed()
+        return result
+
+    def _train_work(self, goal, progress):
+        from ..bundle import load_bundle
+        from ..errors import UnknownTaskError
+        from ..policy.bundles import plan_for_bundle
+        from ..policy.env import EnvConfig
+        from ..policy.train import TrainConfig, train_policy
+        from ..sim.tasks import resolve_task
+
+        if not goal.bundle_path:
+            raise InputError("train_policy goal has no bundle_path: pass the scene bundle from reconstruct_scene")
+        bundle = load_bundle(goal.bundle_path)  # clear errors for a missing / corrupt bundle
+        task = goal.task_name or bundle.task_name
+        try:
+            moved = resolve_task(task).moved_object
+        except UnknownTaskError:
+            moved = None  # the bundle's meta.moved_object or its single moved object
+        source, plan = plan_for_bundle(goal.bundle_path, moved=moved)
+        if not plan.ok:
+            raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
+        resume = bool(goal.resume_from)
+        if resume:
+            out_dir = Path(goal.resume_from)
+            out_dir = out_dir.parent if out_dir.suffix == ".zip" else out_dir
+        else:
+            out_dir = Path(goal.out_dir or Path(self.cfg.run_root) / f"policy_{task}_{goal.seed}")
+        steps = int(goal.total_timesteps or self.cfg.default_total_timesteps)
+        tcfg = TrainConfig(total_steps=steps, n_envs=self.cfg.n_envs, vec=self.cfg.vec, seed=int(goal.seed),
+                           device=self.cfg.device, progress_bar=False)  # fmt: skip
+        self.get_logger().info(f"train_policy: {task} on {goal.bundle_path}, {steps} env steps -> {out_dir}")
+        return train_policy(source, plan, out_dir, task, goal.bundle_path, tcfg, EnvConfig(mode=self.cfg.mode),
+                            resume=resume, overwrite=not resume, progress=progress)  # fmt: skip
+
+    # --- execute_task -------------------------------------------------------------------------
+    async def _execute(self, goal_handle):
+        goal, result = goal_handle.request, ExecuteTask.Result()
+        if not self._executing.acquire(blocking=False):
+            goal_handle.abort()
+            result.message, result.failure_reason = "another execute_task goal is running", "cancelled"
+            return result
+        try:
+            res = await run_off_executor(lambda: self._execute_work(goal, goal_handle))
+        except Exception as exc:  # answer every goal; the node keeps running
+            if not isinstance(exc, (PhysWorldError, ValueError)):
+                self.get_logger().error(f"execute_task: unexpected {type(exc).__name__}: {exc}")
+            goal_handle.abort()
+            result.message = str(exc)
+            return result
+        finally:
+            self._executing.release()
+        result.success, result.failure_reason, result.steps = res.success, res.failure_reason, res.steps
+        result.message = res.message
+        if res.failure_reason == "cancelled" and goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif res.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        self.get_logger().info(f"execute_task: {'success' if res.success else res.failure_reason}: {res.message}")
+        return result
+
+    def _runner(self, policy_path: str):
+        from ..policy.runtime import PolicyRunner
+
+        if not policy_path:
+            raise InputError("execute_task goal has no policy_path: pass the directory train_policy wrote")
+        key = str(Path(policy_path).resolve())
+        if key not in self._runners:
+            self._runners[key] = PolicyRunner(key)
+        return self._runners[key]
+
+    def _execute_work(self, goal, goal_handle):
+        runner = self._runner(goal.policy_path)
+        self.link.period = 1.0 / runner.control_hz
+        c = self.cfg
+        ecfg = ExecutionConfig(c.stale_timeout_s, c.start_timeout_s, c.settle_s, c.max_ik_failures, c.success_pos_tol,
+                               c.success_rot_deg, float(goal.timeout_s))  # fmt: skip
+        if self.link.status() != "e_stop":
+            self._set_mode("policy")
+
+        def feedback(step: int, err: float, mode: str) -> None:
+            goal_handle.publish_feedback(ExecuteTask.Feedback(step=step, tracking_error=err, mode=mode))
+
+        res = execute(runner, self.link, ecfg, lambda: goal_handle.is_cancel_requested, feedback)
+        if res.failure_reason not in ("e_stop",) and self.link.status() == "policy":
+            self._set_mode("hold")  # stop streaming on purpose: no policy-failure hand-over to teleop
+        sim = self._sim_success()
+        if sim:
+            res.message += f"; sim ground truth: {sim}"
+        return res
+
+    def _call(self, client, request, timeout_s: float = 2.0):
+        """Blocking service call for worker threads (never called on the executor)."""
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            return None
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _f: done.set())
+        return future.result() if done.wait(timeout_s) else None
+
+    def _set_mode(self, mode: str) -> None:
+        resp = self._call(self.mode_client, SetControlMode.Request(mode=mode))
+        if resp is None:
+            self.get_logger().warning(f"set_mode '{mode}': arm_controller did not answer")
+        elif not resp.success:
+            self.get_logger().warning(f"set_mode '{mode}' refused: {resp.message}")
+
+    def _sim_success(self) -> str:
+        if self.success_client is None:
+            return ""
+        resp = self._call(self.success_client, Trigger.Request(), timeout_s=0.5)
+        return "" if resp is None else resp.message
+
+    def destroy_node(self):
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    spin_node(ResidualPolicyNode, args)
