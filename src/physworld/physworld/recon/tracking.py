@@ -20,7 +20,8 @@ Per frame and object:
    frames are re-filled afterwards by interpolation between accepted neighbours (held at the ends);
 5. temporal smoothing: Savitzky-Golay on positions and on (sign-continuous) quaternions.
 
-Each depth frame is first median-filtered (a depth estimator's per-pixel noise and outliers).
+Each depth frame is first median-filtered and loses its flying pixels (a depth estimator's
+per-pixel noise and outliers, mixed silhouette pixels).
 
 With ``anchor_first_frame`` the track is re-based so that frame 0 is exactly the reconstructed pose
 (see :func:`anchor_track`): a constant bias of the video depth against the captured depth then
@@ -55,6 +56,11 @@ class TrackingConfig:
     hybrid_gap: float = param(
         0.01, "mesh samples farther than this from the observed surface complete it (m)", range=(0.0, 0.2)
     )
+    surface_icp: str = param(
+        "generalized",
+        "ICP on the observed-surface model (generalized: plane-to-plane)",
+        choices=("point_to_point", "point_to_plane", "generalized"),
+    )
     model_source: str = param(
         "observed",
         "ICP model: the observed first-frame surface where given, else the mesh; or always the mesh",
@@ -67,13 +73,14 @@ class TrackingConfig:
     search_margin: float = param(
         0.06, "region of interest: object radius + this around the prediction (m)", range=(0.0, 1.0)
     )
+    max_search_margin: float = param(0.3, "the lost-track search stops growing at this margin (m)", range=(0.0, 5.0))
     background_margin: float = param(
         0.012, "pixels within this of the background surface are background (m)", range=(0.0, 0.1)
     )
     other_margin: float = param(
         0.006, "pixels within this of another object's surface belong to it (m)", range=(0.0, 0.1)
     )
-    icp_distances: list[float] = param([0.06, 0.03, 0.015, 0.008], "coarse-to-fine ICP correspondence distances (m)")
+    icp_distances: list[float] = param([0.05, 0.02, 0.008], "coarse-to-fine ICP correspondence distances (m)")
     icp_iterations: int = param(30, "ICP iterations per stage", range=(1, 1000))
     tukey_k: float = param(0.01, "Tukey robust kernel width of the point-to-plane ICP (m)", range=(1e-4, 1.0))
     min_points: int = param(30, "fewer observed points than this: the frame is rejected", range=(3, 100000))
@@ -89,6 +96,10 @@ class TrackingConfig:
     depth_median_px: int = param(
         5, "median filter of each depth frame before unprojection (1 = off)", choices=(1, 3, 5)
     )
+    flying_jump: float = param(
+        0.05, "depth edges steeper than this (m, 3x3) lose their mixed pixels (0 = off)", range=(0.0, 1.0)
+    )
+    flying_on_filtered: bool = param(False, "flag flying pixels on the median-filtered frame (else the raw one)")
     smooth_window: int = param(5, "temporal smoothing window (frames, odd; 1 = off)", range=(1, 101))
     smooth_polyorder: int = param(2, "Savitzky-Golay polynomial order of the position smoothing", range=(0, 5))
     handle_symmetry: bool = param(True, "no spin about the axis of a rotationally symmetric model")
@@ -184,11 +195,16 @@ def _icp(observed_obj: np.ndarray, model, cfg: TrackingConfig) -> tuple[np.ndarr
     C = np.eye(4)
     if method == "point_to_plane":
         est = reg.TransformationEstimationPointToPlane(reg.TukeyLoss(k=cfg.tukey_k))
+    elif method == "generalized":
+        est = reg.TransformationEstimationForGeneralizedICP(kernel=reg.TukeyLoss(k=cfg.tukey_k))
     else:
         est = reg.TransformationEstimationPointToPoint()
     crit = reg.ICPConvergenceCriteria(relative_fitness=1e-6, relative_rmse=1e-6, max_iteration=cfg.icp_iterations)
     for dist in cfg.icp_distances:
-        C = reg.registration_icp(src, model, dist, C, est, crit).transformation
+        if method == "generalized":
+            C = reg.registration_generalized_icp(src, model, dist, C, est, crit).transformation
+        else:
+            C = reg.registration_icp(src, model, dist, C, est, crit).transformation
     ev = reg.evaluate_registration(src, model, min(cfg.icp_distances), C)
     return C, float(ev.fitness), float(ev.inlier_rmse)
 
@@ -279,13 +295,13 @@ def track_objects(
         pts = surfaces.get(n)
         if cfg.model_source == "observed" and pts is not None and len(pts) >= cfg.min_points:
             cam = np.linalg.inv(np.asarray(initial_poses[n], float)) @ np.append(T_world_camera[:3, 3], 1.0)
-            clouds[n] = (_surface_cloud(pts, cam[:3], models[n], cfg), "point_to_point")
+            clouds[n] = (_surface_cloud(pts, cam[:3], models[n], cfg), cfg.surface_icp)
         else:
             clouds[n] = (_model_cloud(models[n], cfg.model_points), "point_to_plane")
     radius = {n: float(np.linalg.norm(models[n].vertices, axis=1).max()) for n in names}
     bg_depth = render_depth(list(background), intr, T_world_camera) if background else None
     if scene_depth is not None:  # the observed static scene (see docstring); the background render fills holes
-        sd = filter_depth(np.asarray(scene_depth, np.float32), cfg.depth_median_px).astype(float)
+        sd = clean_depth(scene_depth, cfg).astype(float)
         sd = np.where(np.isfinite(sd), sd, np.inf)
         bg_depth = sd if bg_depth is None else np.where(np.isfinite(sd), sd, bg_depth)
     static_depth = render_depth(list(static_objects), intr, T_world_camera) if static_objects else None
@@ -293,12 +309,13 @@ def track_objects(
     cur = {n: np.asarray(initial_poses[n], float).copy() for n in names}
     vel = {n: np.zeros(3) for n in names}  # last inter-frame translation (world)
     axes = {n: symmetry_axis(models[n]) if cfg.handle_symmetry else None for n in names}
+    misses = {n: 0 for n in names}  # consecutive rejected frames: the search region grows with them
     offset = {n: None for n in names}  # observed-points centroid minus object position, last accepted frame
     raw = {n: np.zeros((n_frames, 4, 4)) for n in names}
     stats = {n: np.zeros((n_frames, 3)) for n in names}  # fitness, rmse, points
     acc = {n: np.zeros(n_frames, bool) for n in names}
     for t in range(n_frames):
-        frame = filter_depth(depth_frames[t], cfg.depth_median_px)
+        frame = clean_depth(depth_frames[t], cfg)
         for n in names:
             pred = _predict(cur[n], vel[n])
             others = static_depth
@@ -306,7 +323,14 @@ def track_objects(
                 moving = render_depth([_posed(models[m], cur[m]) for m in names if m != n], intr, T_world_camera)
                 others = moving if others is None else np.minimum(others, moving)
             pts = observed_points(
-                frame, intr, T_world_camera, pred[:3, 3], radius[n] + cfg.search_margin, bg_depth, others, cfg
+                frame,
+                intr,
+                T_world_camera,
+                pred[:3, 3],
+                _search_radius(radius[n], vel[n], misses[n], cfg),
+                bg_depth,
+                others,
+                cfg,
             )
             ok, fit, rmse, new = False, 0.0, np.inf, pred
             if len(pts) >= cfg.min_points:
@@ -320,12 +344,13 @@ def track_objects(
                     new = remove_twist(cur[n], new, *axes[n])
                 step = np.linalg.norm(new[:3, 3] - pred[:3, 3])
                 turn = np.degrees(Rotation.from_matrix(new[:3, :3] @ pred[:3, :3].T).magnitude())
-                ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse and step <= cfg.max_step
+                ok = fit >= cfg.min_fitness and rmse <= cfg.max_rmse and step <= cfg.max_step * (1 + misses[n])
                 ok = ok and turn <= cfg.max_turn_deg
                 if ok:
                     offset[n] = pts.mean(0) - new[:3, 3]
             stats[n][t] = fit, rmse, len(pts)
             acc[n][t] = ok
+            misses[n] = 0 if ok else misses[n] + 1
             if ok:
                 if t > 0:
                     vel[n] = new[:3, 3] - cur[n][:3, 3]
@@ -355,6 +380,13 @@ def track_objects(
     return out
 
 
+def _search_radius(obj_radius: float, vel: np.ndarray, misses: int, cfg: TrackingConfig) -> float:
+    """Object radius + margin + last frame's speed, widened by one margin per missed frame (lost-track
+    search: with the background subtracted, the moving object is what is left in the region)."""
+    r = obj_radius + cfg.search_margin * (1 + misses) + float(np.linalg.norm(vel))
+    return min(r, obj_radius + cfg.max_search_margin)
+
+
 def _best_fit(pts: np.ndarray, guesses: list, cloud, cfg: TrackingConfig) -> tuple[float, float, np.ndarray]:
     """ICP from each initial guess; the fit with the highest fitness (then lowest RMSE) wins."""
     best = (-1.0, np.inf, guesses[0])
@@ -380,6 +412,20 @@ def _predict(T: np.ndarray, vel: np.ndarray) -> np.ndarray:
     out = T.copy()
     out[:3, 3] += vel
     return out
+
+
+def clean_depth(depth: np.ndarray, cfg: TrackingConfig) -> np.ndarray:
+    """A depth frame without flying pixels (mixed foreground/background depth at silhouettes, see
+    ``recon.segment.flying_pixel_mask``, flagged on the raw or on the median-filtered frame), then
+    median-filtered."""
+    from .segment import flying_pixel_mask
+
+    d = np.asarray(depth, np.float32)
+    med = filter_depth(d, cfg.depth_median_px)
+    if cfg.flying_jump > 0:
+        flying = flying_pixel_mask(med if cfg.flying_on_filtered else d, cfg.flying_jump)
+        med = np.where(flying, np.nan, med).astype(np.float32)
+    return med
 
 
 def filter_depth(depth: np.ndarray, ksize: int) -> np.ndarray:

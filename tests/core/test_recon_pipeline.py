@@ -1,0 +1,160 @@
+"""End-to-end reconstruction (PhysWorld III-A) on a small sim task, and its input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pybullet as p
+import pytest
+from scipy.spatial.transform import Rotation
+
+from physworld.bundle import load_bundle
+from physworld.recon.pipeline import (
+    CalibrationError,
+    EmptyDepthError,
+    FrameSizeError,
+    NoObjectError,
+    NoSupportPlaneError,
+    ReconstructionConfig,
+    evaluate_reconstruction,
+    reconstruct,
+)
+from physworld.recon.self_filter import robot_pixel_mask
+from physworld.sim import assets
+from physworld.sim.world import ROBOT_BASE, build_task_scene
+from physworld.video import GeneratedVideo, make_generator
+
+SIZE = (240, 180)
+N_FRAMES = 24
+CFG = ReconstructionConfig(device="cpu", collision_max_iters=100)
+
+
+def _joint_positions(scene) -> dict[str, float]:
+    rb, c = scene.robot, scene.client
+    out = {}
+    for j in range(p.getNumJoints(rb.body_id, physicsClientId=c)):
+        info = p.getJointInfo(rb.body_id, j, physicsClientId=c)
+        if info[2] != p.JOINT_FIXED:
+            out[info[1].decode()] = p.getJointState(rb.body_id, j, physicsClientId=c)[0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def capture():
+    scene = build_task_scene("stack_block", 0, image_size=SIZE)
+    rgb, depth, seg = scene.render()
+    cam = scene.camera
+    mask = robot_pixel_mask(assets.panda_urdf_path(), ROBOT_BASE, _joint_positions(scene), cam.intrinsics,
+                            cam.T_world_optical)  # fmt: skip
+    video = make_generator("sim_rollout").generate(rgb, scene.task.command, N_FRAMES, 0)
+    yield dict(scene=scene, rgb=rgb, depth=depth, seg=seg, mask=mask, video=video)
+    scene.close()
+
+
+@pytest.fixture(scope="module")
+def result(capture):
+    c = capture
+    cam = c["scene"].camera
+    return reconstruct(c["rgb"], c["depth"], cam.intrinsics, cam.T_world_optical, c["video"], c["scene"].task, CFG,
+                       ignore_mask=c["mask"])  # fmt: skip
+
+
+def test_self_filter_covers_the_robot(capture):
+    robot = capture["seg"] == capture["scene"].robot.body_id
+    assert robot.sum() > 100
+    assert capture["mask"][robot].mean() > 0.99  # every robot pixel is masked
+    assert capture["mask"][~robot].mean() < 0.02  # and little else
+
+
+def test_reconstruction_builds_a_scene_with_a_target_trajectory(result, capture, tmp_path):
+    b = result.bundle
+    assert sorted(o.name for o in b.objects) == ["base_block", "block"]
+    moved = b.object("block")
+    assert moved.movable and moved.mass > 0
+    traj = b.target_trajectory("block")
+    assert traj.shape == (N_FRAMES, 7)
+    np.testing.assert_allclose(traj[0, :3], moved.position, atol=1e-6)  # the target starts where the object is
+    assert b.target_trajectory("base_block") is None  # only the moved object is tracked by default
+    assert abs(b.meta["plane_height"] - 0.625) < 0.005  # the table top, in the calibrated world frame
+    assert set(result.timings) >= {"video_depth_alignment", "gravity_alignment", "segmentation", "meshing",
+                                   "collision_optimisation", "pose_tracking"}  # fmt: skip
+    assert result.diagnostics["collision"]["converged"]
+    out = result.save(tmp_path / "bundle")
+    loaded = load_bundle(out)
+    assert loaded.object("block").target_trajectory == moved.target_trajectory
+    assert (out / "meshes" / "background.obj").is_file()
+
+
+def test_reconstruction_is_accurate_against_ground_truth(result, capture):
+    m = evaluate_reconstruction(result, capture["scene"], capture["video"])
+    assert m["missing_objects"] == []
+    for name in ("block", "base_block"):
+        o = m["objects"][name]
+        assert o["position_error_m"] < 0.02, (name, o["position_error_m"])
+        assert max(abs(v) for v in o["size_error_m"]) < 0.02, (name, o["size_error_m"])
+    t = m["moved_track"]
+    assert t["true_motion_m"] > 0.1  # the block really moved
+    assert t["track_mean_position_error_m"] < 0.01, t
+    assert t["track_mean_rotation_error_deg"] < 8.0, t
+
+
+def test_without_extrinsics_the_world_frame_comes_from_the_plane(capture):
+    c = capture
+    res = reconstruct(c["rgb"], c["depth"], c["scene"].camera.intrinsics, None, c["video"], c["scene"].task, CFG,
+                      ignore_mask=c["mask"])  # fmt: skip
+    assert res.bundle.meta["extrinsics"].startswith("from the plane")
+    T = np.asarray(res.bundle.T_world_camera)
+    assert T[2, 3] > 0.3  # camera above the plane (at z = 0)
+    # objects sit on z = 0 and the camera looks down
+    for o in res.bundle.objects:
+        assert 0.0 < o.position[2] < 0.1
+    assert (T[:3, :3] @ [0, 0, 1])[2] < -0.5
+
+
+def test_miscalibrated_extrinsics_are_refused(capture):
+    c = capture
+    T = c["scene"].camera.T_world_optical.copy()
+    T[:3, :3] = Rotation.from_euler("x", 20, degrees=True).as_matrix() @ T[:3, :3]
+    with pytest.raises(CalibrationError, match="hand-eye"):
+        reconstruct(c["rgb"], c["depth"], c["scene"].camera.intrinsics, T, c["video"], c["scene"].task, CFG,
+                    ignore_mask=c["mask"])  # fmt: skip
+
+
+def _video(frames, depth, text="stack the block"):
+    return GeneratedVideo(frames, fps=10.0, task_text=text, seed=0, backend="test", aux={"depth": depth})
+
+
+def test_input_errors_are_specific_and_write_nothing(capture, tmp_path):
+    c = capture
+    intr, T = c["scene"].camera.intrinsics, c["scene"].camera.T_world_optical
+    task = c["scene"].task
+    video = c["video"]
+
+    def run(rgb=c["rgb"], depth=c["depth"], vid=video):
+        return reconstruct(rgb, depth, intr, T, vid, task, CFG).save(tmp_path / "never")
+
+    with pytest.raises(EmptyDepthError, match="empty or all NaN"):
+        run(depth=np.full_like(c["depth"], np.nan))
+    small = _video(video.frames[:, :-2], video.aux["depth"][:, :-2])
+    with pytest.raises(FrameSizeError, match="video frames"):
+        run(vid=small)
+    with pytest.raises(FrameSizeError, match="first depth"):
+        run(depth=c["depth"][:-1])
+    # a vertical wall filling the view: a plane, but none that could support objects
+    v, u = np.mgrid[0 : intr.height, 0 : intr.width]
+    rays = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones(u.shape)], -1) @ T[:3, :3].T
+    wall = ((0.25 - T[0, 3]) / rays[..., 0]).astype(np.float32)  # the plane x = 0.25 m
+    with pytest.raises(NoSupportPlaneError, match="support plane"):
+        run(depth=wall, vid=_video(video.frames, np.repeat(wall[None], N_FRAMES, 0)))
+    # an empty table: the plane and nothing on it
+    plane = c["depth"].copy()
+    objects = (c["seg"] != c["scene"].table_id) & (c["seg"] != c["scene"].plane_id)
+    plane[objects] = np.nan
+    from physworld.recon.gravity import find_support_plane
+    from physworld.recon.meshing import complete_background_depth
+    from physworld.recon.segment import point_map
+
+    pl = find_support_plane(point_map(plane, intr).reshape(-1, 3))
+    empty = complete_background_depth(plane, objects, intr, pl.normal, pl.d)
+    with pytest.raises(NoObjectError):
+        run(depth=empty, vid=_video(video.frames, np.repeat(empty[None], N_FRAMES, 0)))
+    assert not (tmp_path / "never").exists()
