@@ -158,3 +158,33 @@ def test_input_errors_are_specific_and_write_nothing(capture, tmp_path):
     with pytest.raises(NoObjectError):
         run(depth=empty, vid=_video(video.frames, np.repeat(empty[None], N_FRAMES, 0)))
     assert not (tmp_path / "never").exists()
+
+
+def test_report_files_are_written(result, capture, tmp_path):
+    from physworld.recon.report import write_report
+
+    bundle_dir = result.save(tmp_path / "scene")
+    metrics = evaluate_reconstruction(result, capture["scene"], capture["video"])
+    files = write_report(tmp_path, result, bundle_dir, capture["rgb"], capture["video"], metrics)
+    assert files["png"].stat().st_size > 10_000
+    md = files["markdown"].read_text()
+    assert "report.png" in md and "block" in md and "meets the targets" in md
+    import json
+
+    doc = json.loads(files["metrics"].read_text())
+    assert doc["metrics"]["moved_object"] == "block"
+    assert set(doc["timings_s"]) == set(result.timings)
+    assert not list(tmp_path.glob(".*tmp*"))  # no staging files left behind
+
+
+def test_cli_registers_reconstruct():
+    import argparse
+
+    from physworld import cli_reconstruct
+
+    parser = argparse.ArgumentParser()
+    cli_reconstruct.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["reconstruct", "--task", "stack_block", "--out", "x", "--size", "160x120"])
+    assert args.size == (160, 120) and args.frames == 50 and args.func is cli_reconstruct.run_reconstruct
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reconstruct", "--task", "stack_block", "--out", "x", "--size", "big"])
