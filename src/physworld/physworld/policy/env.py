@@ -10,9 +10,11 @@ One episode executes the baseline plan (:mod:`physworld.policy.baseline`) step b
   observation.
 
 Rewards per step: ``w_track * exp(-(|dp| / sigma_pos + angle / sigma_rot))`` between the object and
-its target pose (eq. 8, bounded form), ``- w_grasp`` while the EE is farther than ``delta`` from the
-object during the track phase (eq. 9), ``- w_plan`` when the IK of the commanded pose fails (the
-planning penalty). Observation layout: :func:`observation_layout` (names and sizes, saved with the
+its target pose (eq. 8, bounded form); ``- w_grasp * min(1, d / delta)`` with ``d`` the distance
+from the EE to the object's grasp point (the grasp proposal carried by the object's current pose)
+while grasping and holding (close and track phases) -- eq. 9 with the indicator softened below
+``delta`` so that a 1 cm misalignment is already felt; ``- w_plan`` when the IK of the commanded
+pose fails (the planning penalty). Observation layout: :func:`observation_layout` (names and sizes, saved with the
 policy). Non-finite observations raise :class:`NonFiniteObservation`.
 """
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from ..errors import InputError, PhysWorldError
 from . import geometry as geo
-from .baseline import PHASES, TRACK, BaselinePlan
+from .baseline import CLOSE, PHASES, TRACK, BaselinePlan
 from .control import ArmController, ControlConfig
 from .world import ManipWorld, WorldSource
 
@@ -40,10 +42,10 @@ class NonFiniteObservation(PhysWorldError):
 @dataclass(frozen=True)
 class RewardConfig:
     w_track: float = 1.0
-    sigma_pos: float = 0.05  # m
-    sigma_rot: float = 0.5  # rad
+    sigma_pos: float = 0.02  # m: 1 cm off -> 0.61, 2 cm -> 0.37 (sensitive at the scale of the tasks' tolerances)
+    sigma_rot: float = 0.3  # rad
     w_grasp: float = 0.5
-    grasp_delta: float = 0.03  # m beyond the grasp point's distance from the object origin
+    grasp_delta: float = 0.03  # m: EE farther than this from the object's grasp point = not holding it
     w_plan: float = 0.5
 
 
@@ -77,7 +79,8 @@ class EnvConfig:
 
 def observation_layout(mode: str) -> list[tuple[str, int]]:
     """Names and sizes of the observation vector's parts, in order (positions relative to the robot
-    base, rotations as 6-D codes, time normalised to [0, 1])."""
+    base in metres, rotations as 6-D codes, time normalised to [0, 1]; the difference vectors in
+    ``SCALED`` are multiplied by ``ERROR_SCALE``)."""
     common = [("ee_pos", 3), ("ee_rot6", 6), ("obj_pos", 3), ("obj_rot6", 6), ("time", 1),
               ("target_pos", 3), ("target_rot6", 6)]  # fmt: skip
     derived = [("obj_minus_target", 3), ("ee_to_obj", 3), ("finger_width", 1)]
@@ -89,12 +92,88 @@ def observation_layout(mode: str) -> list[tuple[str, int]]:
     return common + baseline + derived
 
 
+# error features are small (cm); scaled so that 5 cm reads as 1.0 for the network
+ERROR_SCALE = 20.0
+SCALED = ("obj_minus_target", "ee_to_obj", "ee_minus_plan", "ee_to_grasp_point")
+
+
 def layout_slices(layout: list[tuple[str, int]]) -> dict[str, list[int]]:
     out, i = {}, 0
     for name, n in layout:
         out[name] = [i, i + n]
         i += n
     return out
+
+
+def assemble_observation(
+    plan: BaselinePlan,
+    step: int,
+    mode: str,
+    base: np.ndarray,
+    ee: np.ndarray,
+    obj: np.ndarray,
+    finger_width: float,
+    layout: list[tuple[str, int]] | None = None,
+) -> np.ndarray:
+    """The policy's observation (eq. 6) at control step ``step`` of ``plan`` from the measured state:
+    EE pose and moved-object pose (pose7, world frame), finger opening (m) and the robot base pose
+    ``base`` (its position is subtracted). Shared by :class:`PhysWorldEnv` and the policy runtime
+    (``physworld.policy.runtime``), so a deployed policy sees exactly what it was trained on."""
+    layout = observation_layout(mode) if layout is None else layout
+    t = min(step, plan.horizon - 1)
+    ee, obj, tgt, b = np.asarray(ee, float), np.asarray(obj, float), plan.target[t], np.asarray(base, float)[:3]
+    parts = {
+        "ee_pos": ee[:3] - b, "ee_rot6": geo.quat_to_rot6(ee[3:]),
+        "obj_pos": obj[:3] - b, "obj_rot6": geo.quat_to_rot6(obj[3:]),
+        "time": [step / plan.horizon],
+        "target_pos": tgt[:3] - b, "target_rot6": geo.quat_to_rot6(tgt[3:]),
+        "obj_minus_target": obj[:3] - tgt[:3], "ee_to_obj": obj[:3] - ee[:3],
+        "finger_width": [finger_width],
+    }  # fmt: skip
+    if mode == "residual":
+        pe = plan.ee[t]
+        parts.update({
+            "grasp_pos": plan.T_obj_grasp[:3], "grasp_rot6": geo.quat_to_rot6(plan.T_obj_grasp[3:]),
+            "pregrasp_offset": plan.pregrasp, "plan_ee_pos": pe[:3] - b, "plan_ee_rot6": geo.quat_to_rot6(pe[3:]),
+            "ee_minus_plan": ee[:3] - pe[:3],
+            "ee_to_grasp_point": geo.transform_point(obj, plan.T_obj_grasp[:3]) - ee[:3],
+            "phase": np.eye(len(PHASES))[plan.phase[t]],
+        })  # fmt: skip
+    for name in SCALED:
+        if name in parts:
+            parts[name] = ERROR_SCALE * np.asarray(parts[name], float)
+    vec = np.concatenate([np.asarray(parts[name], float) for name, _ in layout]).astype(np.float32)
+    if not np.all(np.isfinite(vec)):
+        bad = [name for name, _ in layout if not np.all(np.isfinite(parts[name]))]
+        raise NonFiniteObservation(
+            f"non-finite observation at step {step} in parts {bad}: the simulation diverged or the world "
+            "model is corrupt (check masses, meshes and poses of the scene bundle)"
+        )
+    return vec
+
+
+def command_from_action(
+    action: np.ndarray,
+    plan: BaselinePlan,
+    step: int,
+    cfg: EnvConfig,
+    prev_cmd: np.ndarray | None,
+    base: np.ndarray,
+    home_q: np.ndarray,
+):
+    """The EE command of a (clipped) action at control step ``step``: ``(pose7, gripper_closed,
+    ik_rest_q, ik_seed_q)``; ``ik_seed_q`` None = seed the IK at the current joints. Residual mode adds
+    the scaled action to the planned EE pose (eq. 7) with the plan's gripper; scratch mode moves
+    ``prev_cmd`` (the last command) by a bounded delta. Shared by the env and the policy runtime."""
+    a = np.asarray(action, dtype=float)
+    t = min(step, plan.horizon - 1)
+    if cfg.mode == "residual":
+        cmd = geo.apply_residual(plan.ee[t], a[:3] * cfg.max_residual_pos, a[3:6] * cfg.max_residual_rot)
+        return cmd, bool(plan.gripper[t] > 0.5), plan.q[t], plan.q[t]
+    b = np.asarray(base, float)[:3]
+    cmd = geo.apply_residual(prev_cmd, a[:3] * cfg.scratch_step_pos, a[3:6] * cfg.scratch_step_rot)
+    cmd[:3] = np.clip(cmd[:3], b + [-0.2, -0.8, -0.05], b + [0.9, 0.8, 0.9])
+    return cmd, bool(a[6] > 0), home_q, None
 
 
 class PhysWorldEnv(gym.Env):
@@ -125,7 +204,6 @@ class PhysWorldEnv(gym.Env):
             p.stepSimulation(physicsClientId=self.world.client)
         self._snapshot = p.saveState(physicsClientId=self.world.client)
         self._grasp_local = plan.T_obj_grasp[:3]
-        self._delta = cfg.reward.grasp_delta + float(np.linalg.norm(self._grasp_local))
         self._ee_home = self.ctrl.kin.fk(self.world.robot.home)
         self.t, self.trace = 0, None
 
@@ -148,24 +226,22 @@ class PhysWorldEnv(gym.Env):
             raise InputError(f"action must be a finite vector of shape {self.action_space.shape}, got {a}")
         a = np.clip(a, -1.0, 1.0)
         plan, t = self.plan, min(self.t, self.plan.horizon - 1)
-        if self.cfg.mode == "residual":
-            cmd = geo.apply_residual(plan.ee[t], a[:3] * self.cfg.max_residual_pos, a[3:6] * self.cfg.max_residual_rot)
-            closed, rest, seed = bool(plan.gripper[t] > 0.5), plan.q[t], plan.q[t]
-        else:
-            self._cmd = geo.apply_residual(
-                self._cmd, a[:3] * self.cfg.scratch_step_pos, a[3:6] * self.cfg.scratch_step_rot
-            )
-            self._cmd[:3] = np.clip(self._cmd[:3], self.base + [-0.2, -0.8, -0.05], self.base + [0.9, 0.8, 0.9])
-            cmd, closed, rest, seed = self._cmd, bool(a[6] > 0), self.world.robot.home, None
+        home = self.world.robot.home
+        cmd, closed, rest, seed = command_from_action(a, plan, self.t, self.cfg, self._cmd, self.base, home)
+        if self.cfg.mode == "scratch":
+            self._cmd = cmd
         ik = self.ctrl.command_pose(cmd, closed, rest, seed)
         self.ctrl.step()
         self.t += 1
         obj = self.world.object_pose(self.world.moved)
         ee = self.ctrl.ee_pose()
         r_track, d_pos, d_rot = self._tracking(obj, plan.target[t])
-        far = bool(plan.phase[t] == TRACK and np.linalg.norm(ee[:3] - obj[:3]) > self._delta)
         rc = self.cfg.reward
-        reward = r_track - rc.w_grasp * far - rc.w_plan * (not ik.ok)
+        d_grasp = float(np.linalg.norm(geo.transform_point(obj, self._grasp_local) - ee[:3]))
+        grasping = plan.phase[t] in (CLOSE, TRACK)
+        far = bool(grasping and d_grasp > rc.grasp_delta)
+        r_grasp = -rc.w_grasp * min(1.0, d_grasp / rc.grasp_delta) if grasping else 0.0
+        reward = r_track + r_grasp - rc.w_plan * (not ik.ok)
         self._track_sum += r_track
         self._n_ik_fail += not ik.ok
         if self.trace is not None:
@@ -199,34 +275,10 @@ class PhysWorldEnv(gym.Env):
         return rc.w_track * float(np.exp(-(d_pos / rc.sigma_pos + d_rot / rc.sigma_rot))), d_pos, d_rot
 
     def _observe(self) -> np.ndarray:
-        plan, t = self.plan, min(self.t, self.plan.horizon - 1)
-        ee, obj, tgt = self.ctrl.ee_pose(), self.world.object_pose(self.world.moved), plan.target[t]
-        b = self.base
-        parts = {
-            "ee_pos": ee[:3] - b, "ee_rot6": geo.quat_to_rot6(ee[3:]),
-            "obj_pos": obj[:3] - b, "obj_rot6": geo.quat_to_rot6(obj[3:]),
-            "time": [self.t / plan.horizon],
-            "target_pos": tgt[:3] - b, "target_rot6": geo.quat_to_rot6(tgt[3:]),
-            "obj_minus_target": obj[:3] - tgt[:3], "ee_to_obj": obj[:3] - ee[:3],
-            "finger_width": [self.ctrl.finger_width()],
-        }  # fmt: skip
-        if self.cfg.mode == "residual":
-            pe = plan.ee[t]
-            parts.update({
-                "grasp_pos": plan.T_obj_grasp[:3], "grasp_rot6": geo.quat_to_rot6(plan.T_obj_grasp[3:]),
-                "pregrasp_offset": plan.pregrasp, "plan_ee_pos": pe[:3] - b, "plan_ee_rot6": geo.quat_to_rot6(pe[3:]),
-                "ee_minus_plan": ee[:3] - pe[:3],
-                "ee_to_grasp_point": geo.transform_point(obj, self._grasp_local) - ee[:3],
-                "phase": np.eye(len(PHASES))[plan.phase[t]],
-            })  # fmt: skip
-        vec = np.concatenate([np.asarray(parts[name], float) for name, _ in self.layout]).astype(np.float32)
-        if not np.all(np.isfinite(vec)):
-            bad = [name for name, _ in self.layout if not np.all(np.isfinite(parts[name]))]
-            raise NonFiniteObservation(
-                f"non-finite observation at step {self.t} in parts {bad}: the simulation diverged or the world "
-                "model is corrupt (check masses, meshes and poses of the scene bundle)"
-            )
-        return vec
+        return assemble_observation(
+            self.plan, self.t, self.cfg.mode, self.base, self.ctrl.ee_pose(),
+            self.world.object_pose(self.world.moved), self.ctrl.finger_width(), self.layout,
+        )  # fmt: skip
 
     def _perturb(self) -> dict:
         rnd, rc = self.np_random, self.cfg.rand

@@ -100,15 +100,26 @@ def summarise(per_task: dict, methods) -> dict:
 
 
 def _true_motion(task: str, scene_seed: int, n_frames: int):
+    """(scripted true track (T, 7) of the moved object, its true mesh's box centre in its frame)."""
     from ..sim.world import build_task_scene, scripted_object_trajectory
 
     scene = build_task_scene(task, scene_seed, with_robot=False, image_size=(32, 24))
     try:
         moved = scene.task.moved_object
-        pos, quat = scene.object_pose(moved)
-        return np.concatenate([pos, quat]), scripted_object_trajectory(scene, n_frames)[moved]
+        mesh = scene.objects[moved].mesh
+        return scripted_object_trajectory(scene, n_frames)[moved], mesh.bounds.mean(axis=0)
     finally:
         scene.close()
+
+
+def _oracle_plan_ok(task: str, scene_seed: int) -> bool:
+    import tempfile
+
+    from .oracle import build_oracle_bundle
+
+    with tempfile.TemporaryDirectory(prefix="physworld-oracle-") as tmp:
+        _, plan = plan_for_bundle(build_oracle_bundle(task, scene_seed, Path(tmp) / "b"))
+    return plan.ok
 
 
 def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
@@ -120,14 +131,21 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     bundle = load_bundle(bundle_dir)
     source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
     plan.save(task_dir / "plan.npz")
-    obj = bundle.object(spec.moved_object)
     traj = bundle.target_trajectory(spec.moved_object)
-    true_start, true_traj = _true_motion(spec.name, cfg.scene_seed, len(traj))
-    gap = reconstruction_gap(np.concatenate([obj.position, obj.orientation]), traj, true_start, true_traj, cfg.rule)
+    true_traj, true_centre = _true_motion(spec.name, cfg.scene_seed, len(traj))
+    import trimesh
+
+    model_mesh = trimesh.load(Path(bundle_dir) / bundle.object(spec.moved_object).mesh, force="mesh")
+    gap = reconstruction_gap(traj, model_mesh.bounds.mean(axis=0), true_traj, true_centre, cfg.rule)
+    if not plan.ok and bundle.source != "ground_truth":
+        gap["oracle_plan_ok"] = _oracle_plan_ok(spec.name, cfg.scene_seed)
+        gap["flagged"] = gap["flagged"] or gap["oracle_plan_ok"]
     out = {"bundle": str(bundle_dir), "world_model": bundle.source, "reconstruction_gap": gap,
            "plan": {"ok": plan.ok, "failures": plan.failures, "info": plan.info},
            "prepare_s": time.perf_counter() - t0, "methods": {}}  # fmt: skip
-    gt_source = WorldSource("task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object)
+    gt_source = WorldSource(
+        "task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object, frame_bundle=str(bundle_dir)
+    )
     for method in cfg.methods:
         policy, meta, env_cfg = None, None, EnvConfig(mode="residual")
         train_info = {"train_env_steps": 0, "train_wall_s": 0.0}

@@ -5,8 +5,9 @@ scene; the arm then holds its last command while the scene settles, and the task
 predicate decides. Failed rollouts get ONE reason, checked in this order:
 
 ``planning``        the baseline found no feasible grasp, or IK failed on > 20 % of the steps
-``reconstruction``  the world model is off: its moved object starts > 2 cm from the true one, or its
-                    target trajectory ends > 3 cm / 20 deg from the true (scripted) motion's end
+``reconstruction``  the world model is off: its moved object's box centre starts > 2 cm from the true
+                    one, or its target motion ends > 3 cm / 20 deg from the true (scripted) motion's
+                    end; or the baseline found no grasp in the world model but does in the oracle
 ``grasp``           the object is not in the hand at the end of the track phase (never grasped,
                     dropped, or it fell off)
 ``tracking``        held, but at the end of the track phase the object is farther than 3 cm / 20 deg
@@ -41,16 +42,27 @@ class FailureRule:
 
 
 def reconstruction_gap(
-    bundle_start: np.ndarray,
-    bundle_traj: np.ndarray,
-    true_start: np.ndarray,
+    model_traj: np.ndarray,
+    model_centre: np.ndarray,
     true_traj: np.ndarray,
+    true_centre: np.ndarray,
     rule: FailureRule = FailureRule(),
 ) -> dict:
-    """How far the world model's moved object and its target trajectory are from the truth."""
-    start = float(np.linalg.norm(bundle_start[:3] - true_start[:3]))
-    end_pos = float(np.linalg.norm(bundle_traj[-1, :3] - true_traj[-1, :3]))
-    end_rot = float(np.degrees(geo.rotation_angle(bundle_traj[-1, 3:], true_traj[-1, 3:])))
+    """How far the world model's moved object and its target motion are from the truth, independent
+    of how each defines its object frame. ``*_traj``: (T, 7) poses (row 0 = start); ``*_centre``: the
+    object's bounding-box centre in its own frame. Start error = distance of the two world-frame
+    centres; end error = the true start centre carried by the model's world-frame motion vs by the
+    true motion (position), and the angle between the two motions' rotations."""
+
+    def world_motion(traj):
+        return geo.compose(traj[-1], geo.inverse(traj[0]))
+
+    c_model = geo.transform_point(model_traj[0], model_centre)
+    c_true = geo.transform_point(true_traj[0], true_centre)
+    start = float(np.linalg.norm(c_model - c_true))
+    m_model, m_true = world_motion(model_traj), world_motion(true_traj)
+    end_pos = float(np.linalg.norm(geo.transform_point(m_model, c_true) - geo.transform_point(m_true, c_true)))
+    end_rot = float(np.degrees(geo.rotation_angle(m_model[3:], m_true[3:])))
     flagged = start > rule.recon_start_pos or end_pos > rule.recon_end_pos or end_rot > rule.recon_end_rot_deg
     return {"start_pos_err_m": start, "end_pos_err_m": end_pos, "end_rot_err_deg": end_rot, "flagged": bool(flagged)}
 
@@ -62,7 +74,9 @@ def classify(
     if success:
         return None
     n = len(trace["obj"])
-    if not plan.ok or (n and 1.0 - np.mean(trace["ik_ok"]) > rule.ik_fail_fraction):
+    if not plan.ok:
+        return "reconstruction" if recon_flagged else "planning"
+    if n and 1.0 - np.mean(trace["ik_ok"]) > rule.ik_fail_fraction:
         return "planning"
     if recon_flagged:
         return "reconstruction"

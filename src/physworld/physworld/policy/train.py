@@ -44,7 +44,7 @@ class TrainConfig:
     seed: int = 0
     n_steps: int = 512  # per env per rollout
     batch_size: int = 256
-    n_epochs: int = 5
+    n_epochs: int = 10
     learning_rate: float = 3e-4
     gamma: float = 0.97
     gae_lambda: float = 0.95
@@ -52,6 +52,8 @@ class TrainConfig:
     ent_coef: float = 0.0
     log_std_init: float = -2.3  # std 0.1: residual exploration of ~3 mm / 0.015 rad per step
     net_arch: tuple[int, ...] = (128, 128)
+    use_sde: bool = False  # SB3 generalised state-dependent exploration (off: plain Gaussian)
+    critic_warmup_steps: int = 2048  # actor frozen while the value function learns the baseline's returns
     checkpoint_every: int = 8192  # env steps
     device: str = "auto"
     progress_bar: bool = True
@@ -99,7 +101,14 @@ def params_finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
 
 
-def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: float, wall0: float):
+# a training episode "reaches the target" in the world model when the object ends this close to the
+# plan's final target (the evaluation's tracking thresholds, physworld.policy.rollout.FailureRule)
+MODEL_SUCCESS_POS = 0.03  # m
+MODEL_SUCCESS_ROT = float(np.deg2rad(20.0))
+PROGRESS_EVERY = 256  # env steps between progress(None-curve) calls (lets a caller cancel promptly)
+
+
+def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: float, wall0: float, progress=None):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Monitor(BaseCallback):
@@ -108,7 +117,20 @@ def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: floa
         def __init__(self):
             super().__init__()
             self.last_ckpt = 0
-            self.tracking, self.returns = [], []
+            self.tracking, self.returns, self.reached = [], [], []
+
+        def _on_training_start(self) -> None:
+            self._set_actor_trainable(self.model.num_timesteps >= cfg.critic_warmup_steps)
+
+        def _set_actor_trainable(self, on: bool) -> None:
+            pol = self.model.policy
+            for mod in (pol.action_net, pol.mlp_extractor.policy_net):
+                for prm in mod.parameters():
+                    prm.requires_grad_(on)
+            pol.log_std.requires_grad_(on)
+
+        def _on_rollout_start(self) -> None:
+            self._set_actor_trainable(self.model.num_timesteps >= cfg.critic_warmup_steps)
 
         def _on_step(self) -> bool:
             rewards = self.locals.get("rewards")
@@ -119,6 +141,12 @@ def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: floa
                 if ep is not None:
                     self.returns.append(float(ep["r"]))
                     self.tracking.append(float(info.get("episode_tracking", np.nan)))
+                    self.reached.append(
+                        info.get("final_pos_err", np.inf) <= MODEL_SUCCESS_POS
+                        and info.get("final_rot_err", np.inf) <= MODEL_SUCCESS_ROT
+                    )
+            if progress is not None and self.num_timesteps % PROGRESS_EVERY < self.training_env.num_envs:
+                progress({"steps": int(self.num_timesteps)})
             return True
 
         def _on_rollout_end(self) -> None:
@@ -131,9 +159,11 @@ def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: floa
                 curve.append(
                     dict(steps=int(self.num_timesteps), tracking=float(np.nanmean(self.tracking)),
                          ret=float(np.mean(self.returns)), episodes=len(self.returns),
-                         wall_s=wall0 + time.perf_counter() - t0)
+                         model_success=float(np.mean(self.reached)), wall_s=wall0 + time.perf_counter() - t0)
                 )  # fmt: skip
-                self.tracking, self.returns = [], []
+                self.tracking, self.returns, self.reached = [], [], []
+                if progress is not None:
+                    progress(dict(curve[-1]))
             if self.num_timesteps - self.last_ckpt >= cfg.checkpoint_every:
                 save_checkpoint(self.model, out_dir, meta, curve, wall0 + time.perf_counter() - t0)
                 self.last_ckpt = self.num_timesteps
@@ -194,8 +224,12 @@ def train_policy(
     env_cfg: EnvConfig = EnvConfig(),
     resume: bool = False,
     overwrite: bool = False,
+    progress=None,
 ) -> TrainResult:
-    """Train with PPO and write the policy directory (see the module doc)."""
+    """Train with PPO and write the policy directory (see the module doc). ``progress(dict)``, if given,
+    is called every ``PROGRESS_EVERY`` env steps with ``{"steps"}`` and after each rollout with the new
+    learning-curve entry (``steps, tracking, ret, episodes, model_success, wall_s``); an exception it
+    raises stops training (e.g. a cancelled ROS goal) and propagates."""
     import torch
     from stable_baselines3 import PPO
 
@@ -221,13 +255,14 @@ def train_policy(
                 "MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                 learning_rate=cfg.learning_rate, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
                 clip_range=cfg.clip_range, ent_coef=cfg.ent_coef, seed=cfg.seed, device=device, verbose=0,
+                use_sde=cfg.use_sde, sde_sample_freq=-1,
                 policy_kwargs=dict(net_arch=list(cfg.net_arch), log_std_init=cfg.log_std_init),
             )  # fmt: skip
             done = 0
         t0 = time.perf_counter()
         remaining = cfg.total_steps - done
         if remaining > 0:
-            cb = _callback(out_dir, cfg, meta, curve, t0, wall0)
+            cb = _callback(out_dir, cfg, meta, curve, t0, wall0, progress)
             try:
                 model.learn(remaining, callback=cb, reset_num_timesteps=False, progress_bar=cfg.progress_bar)
             except PhysWorldError:

@@ -292,13 +292,17 @@ class WorldSource:
     """A picklable recipe for a world (vectorised environments build one per worker process).
 
     ``kind="bundle"``: the scene bundle at ``path``; ``kind="task"``: the ground-truth scene of ``task``
-    for ``seed`` (:func:`physworld.sim.world.build_task_scene`)."""
+    for ``seed`` (:func:`physworld.sim.world.build_task_scene`). With ``frame_bundle``, the true moved
+    object's pose is reported in that world model's object frame -- what a model-based tracker using
+    the reconstructed mesh reports: the body-fixed offset between the true frame and the world
+    model's frame is taken at the start, where the world model's pose is the tracker's estimate."""
 
     kind: str
     path: str | None = None
     task: str | None = None
     seed: int = 0
     moved: str | None = None
+    frame_bundle: str | None = None
 
     def build(self) -> ManipWorld:
         if self.kind == "bundle":
@@ -309,7 +313,13 @@ class WorldSource:
 
             task = resolve_task(self.task)
             scene = build_task_scene(task, int(self.seed), with_robot=True)
-            return world_from_task_scene(scene, self.moved or task.moved_object)
+            world = world_from_task_scene(scene, self.moved or task.moved_object)
+            if self.frame_bundle:
+                b = load_bundle(self.frame_bundle)
+                o = b.object(world.moved)
+                model0 = np.concatenate([o.position, geo.canonical_quat(np.asarray(o.orientation, float))])
+                world.com_offset[world.moved] = geo.compose(geo.inverse(model0), world.object_pose(world.moved))
+            return world
         raise InputError(f"world source kind {self.kind!r} unknown; use 'bundle' or 'task'")
 
 
