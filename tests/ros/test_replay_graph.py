@@ -72,7 +72,9 @@ def test_replay_profile_is_player_and_stack():
         "world_model",
         "task_orchestrator",
     ]
-    assert set(PROFILES["replay"]) - {"bag_player"} == set(PROFILES["sim"]) - {"sim_world", "arm_controller"}
+    # replay runs the perception and learning stack on recorded data; no arm, so no execution side
+    arm_side = {"sim_world", "arm_controller", "residual_policy"}
+    assert set(PROFILES["replay"]) - {"bag_player"} == set(PROFILES["sim"]) - arm_side
 
 
 def test_capture_rgbd_answers_with_replayed_frames(replay):
