@@ -51,6 +51,10 @@ class VideoGenerationConfig:
     http_url: str = param("", "base URL of a remote image-to-video server (backend 'http')")
     http_api_key_env: str = param("PHYSWORLD_VIDEO_API_KEY", "environment variable holding the API key")
     http_timeout_s: float = param(600.0, "overall timeout of one remote generation job", range=(1.0, 7200.0))
+    world_model_checkpoint: str = param(
+        "", "trained 4D world-model checkpoint (backend 'world_model'; physworld worldmodel pretrain|adapt writes one)"
+    )
+    device: str = param("auto", "torch device of model backends: auto, cpu or cuda")
 
 
 @dataclass

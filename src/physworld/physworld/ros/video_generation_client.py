@@ -40,11 +40,10 @@ class VideoGenerationNode(Node):
 
     def _backend_config(self, name: str) -> dict:
         if name == "http":
-            return {
-                "url": self.cfg.http_url,
-                "api_key_env": self.cfg.http_api_key_env,
-                "timeout_s": self.cfg.http_timeout_s,
-            }
+            return {"url": self.cfg.http_url, "api_key_env": self.cfg.http_api_key_env,
+                    "timeout_s": self.cfg.http_timeout_s}  # fmt: skip
+        if name == "world_model":
+            return {"checkpoint": self.cfg.world_model_checkpoint, "device": self.cfg.device}
         return {}
 
     async def _execute(self, goal_handle):
