@@ -11,7 +11,7 @@ import pytest
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from physworld.policy.execution import REASONS
@@ -106,9 +106,13 @@ def test_execute_task_drives_the_arm_and_reports(arm_graph, policy_dir):
     assert srv.wait_for_service(timeout_sec=5.0)
     ans = _wait(srv.call_async(Trigger.Request()), 5, "task_success")
     assert "lid_on_pot" in ans.message
+    # a second run right after: the node takes the arm back from 'hold' (set at the end of the first)
+    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=2.0)), 10, "goal")
+    res = _wait(handle.get_result_async(), 30, "second result").result
+    assert res.failure_reason == "timeout" and "handed the arm" not in res.message, res
 
 
-def test_cancel_stops_and_missing_policy_is_answered(arm_graph, policy_dir, tmp_path):
+def test_cancel_e_stop_and_missing_policy_are_answered(arm_graph, policy_dir, tmp_path):
     node = arm_graph.add_node(Node("test_cancel", context=arm_graph.context))
     probe = Probe(node)
     client = ActionClient(node, ExecuteTask, "execute_task")
@@ -131,3 +135,15 @@ def test_cancel_stops_and_missing_policy_is_answered(arm_graph, policy_dir, tmp_
     time.sleep(0.5)
     with probe.lock:
         assert len(probe.commands) == n  # nothing sent after the cancel
+    # e-stop on arm_controller: the runner sees arm_controller/status and stops with reason e_stop
+    feedback.clear()
+    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal")
+    end = time.monotonic() + 30
+    while not any(f.feedback.step >= 3 for f in feedback):
+        assert time.monotonic() < end, "no execute_task feedback after the cancel"
+        time.sleep(0.05)
+    estop = node.create_client(SetBool, "e_stop")
+    assert estop.wait_for_service(timeout_sec=5.0)
+    _wait(estop.call_async(SetBool.Request(data=True)), 5, "e_stop")
+    res = _wait(handle.get_result_async(), 10, "result").result
+    assert res.failure_reason == "e_stop" and not res.success, res

@@ -238,8 +238,11 @@ class ResidualPolicyNode(Node):
         c = self.cfg
         ecfg = ExecutionConfig(c.stale_timeout_s, c.start_timeout_s, c.settle_s, c.max_ik_failures, c.success_pos_tol,
                                c.success_rot_deg, float(goal.timeout_s))  # fmt: skip
-        if self.link.status() != "e_stop":
+        if self.link.status() not in ("e_stop", "policy"):
             self._set_mode("policy")
+            end = time.monotonic() + 1.0  # the latched status follows on arm_controller's next tick
+            while self.link.status() != "policy" and time.monotonic() < end:
+                time.sleep(0.01)
 
         def feedback(step: int, err: float, mode: str) -> None:
             goal_handle.publish_feedback(ExecuteTask.Feedback(step=step, tracking_error=err, mode=mode))
