@@ -13,5 +13,14 @@ from physworld.ros.launch_common import common_arguments, stack_nodes
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         common_arguments(use_sim="false", video_backend="http")
-        + stack_nodes(["arm_controller", "camera_capture", "video_generation_client", "task_orchestrator"])
+        + stack_nodes(
+            [
+                "arm_controller",
+                "camera_capture",
+                "video_generation_client",
+                "world_model",
+                "residual_policy",
+                "task_orchestrator",
+            ]
+        )
     )

@@ -21,6 +21,9 @@ class SimWorldConfig:
     joint_state_rate_hz: float = param(100.0, "joint_states publishing rate", range=(1.0, 1000.0))
     physics_rate_hz: float = param(240.0, "physics step rate", range=(60.0, 2000.0), read_only=True)
     camera_frame: str = param("camera_color_optical_frame", "frame_id of the camera topics", read_only=True)
+    object_pose_rate_hz: float = param(
+        30.0, "rate of the ground-truth object_pose (tracker stand-in)", range=(1.0, 240.0)
+    )
 
 
 @dataclass

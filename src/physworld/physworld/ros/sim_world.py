@@ -6,7 +6,7 @@ the topics a ros2_control setup listens to (``joint_trajectory_controller/joint_
 ``gripper_controller/commands``), so camera_capture and arm_controller run the same code against
 the simulator as against real drivers. All physics lives in ``physworld.sim``; this file is glue.
 
-Sim-only: ``object_pose`` (geometry_msgs/PoseStamped, frame ``world``, at the camera rate) is the
+Sim-only: ``object_pose`` (geometry_msgs/PoseStamped, frame ``world``, at ``object_pose_rate_hz``) is the
 GROUND-TRUTH pose of the task's moved object -- a perfect object-pose tracker stand-in for the
 policy's closed loop (on a real robot a pose tracker publishes the same topic); the service
 ``sim_world/task_success`` (std_srvs/Trigger) answers the task's ground-truth success predicate
@@ -65,7 +65,7 @@ class SimWorldNode(Node):
         self.create_timer(js_dt, self._on_physics, MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / self.cfg.camera_rate_hz, self._on_camera, MutuallyExclusiveCallbackGroup())
         # the tracker stand-in has its own timer: a slow render does not delay the object pose
-        self.create_timer(1.0 / self.cfg.camera_rate_hz, self._on_object_pose, MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0 / self.cfg.object_pose_rate_hz, self._on_object_pose, MutuallyExclusiveCallbackGroup())
 
     def _publish_camera_pose(self) -> None:
         msg = PoseStamped(pose=pose_from_matrix(self.sim.scene.camera.T_world_optical))
