@@ -334,13 +334,15 @@ def reconstruct(
     for c in seg.objects:
         tracked_px |= c.mask if labels.names.get(c.index) in tracked else False
     scene_depth = np.where(tracked_px, np.nan, depth_frames[0])
+    colours = {labels.names[c.index]: np.asarray(first_rgb)[c.mask] for c in seg.objects
+               if labels.names.get(c.index) in tracked}  # fmt: skip
     tracks = clock.run(
         "pose_tracking",
         track_objects, depth_frames, intrinsics, T_wc, {n: objects[n].mesh for n in tracked},
         {n: poses[n] for n in tracked}, [background],
         [_posed(objects[n].mesh, poses[n]) for n in objects if n not in tracked], tcfg,
         (lambda d, t: progress("pose_tracking", d, t)) if progress else None, {n: surfaces[n] for n in tracked},
-        scene_depth,
+        scene_depth, frames, colours,
     )  # fmt: skip
 
     meshes = {"meshes/background.obj": background}

@@ -87,7 +87,7 @@ class TrackingConfig:
     min_fitness: float = param(0.5, "fraction of observed points matched within the finest distance", range=(0.0, 1.0))
     good_fitness: float = param(0.9, "a fit this good from the first guess skips the other guesses", range=(0.0, 1.0))
     max_rmse: float = param(0.008, "largest inlier RMSE of an accepted fit (m)", range=(0.0, 1.0))
-    max_step: float = param(0.08, "largest accepted jump from the prediction (m)", range=(0.0, 10.0))
+    max_step: float = param(0.15, "largest accepted jump from the prediction (m)", range=(0.0, 10.0))
     max_turn_deg: float = param(
         25.0,
         "largest accepted rotation from the previous frame (deg); stops flips of flat objects onto their mirror pose",
@@ -100,6 +100,12 @@ class TrackingConfig:
         0.05, "depth edges steeper than this (m, 3x3) lose their mixed pixels (0 = off)", range=(0.0, 1.0)
     )
     flying_on_filtered: bool = param(False, "flag flying pixels on the median-filtered frame (else the raw one)")
+    colour_gate: float = param(
+        0.2,
+        "a pixel counts only within this RGB distance ([0, 1] units) of the "
+        "object's first-frame colours, where colours are given (0 = off)",
+        range=(0.0, 2.0),
+    )
     smooth_window: int = param(5, "temporal smoothing window (frames, odd; 1 = off)", range=(1, 101))
     smooth_polyorder: int = param(2, "Savitzky-Golay polynomial order of the position smoothing", range=(0, 5))
     handle_symmetry: bool = param(True, "no spin about the axis of a rotationally symmetric model")
@@ -221,9 +227,13 @@ def observed_points(
     background_depth: np.ndarray | None,
     others_depth: np.ndarray | None,
     cfg: TrackingConfig,
+    rgb: np.ndarray | None = None,
+    palette=None,
 ) -> np.ndarray:
     """World points of ``depth`` within ``radius`` of ``center`` that the background (rendered depth
-    ``background_depth``) and the other objects (``others_depth``) do not explain."""
+    ``background_depth``) and the other objects (``others_depth``) do not explain; with ``rgb`` (the
+    frame) and ``palette`` (a cKDTree of the object's colours in [0, 1]) only pixels within
+    ``colour_gate`` of the object's colours (an occluding hand is not the object)."""
     from ..sim.camera import project
 
     # pixel box of the sphere (centre +- radius) projected into the image
@@ -244,6 +254,11 @@ def observed_points(
         ok &= z < background_depth[win] - cfg.background_margin
     if others_depth is not None:
         ok &= ~(np.abs(z - others_depth[win]) <= cfg.other_margin)
+    if rgb is not None and palette is not None and ok.any():
+        colours = np.asarray(rgb[win][ok], float) / 255.0
+        gate = ok.copy()
+        gate[ok] = palette.query(colours, distance_upper_bound=cfg.colour_gate)[0] <= cfg.colour_gate
+        ok = gate
     vv, uu = np.nonzero(ok)
     z = z[ok].astype(float)
     cam = np.stack([(uu + u0 - intr.cx) / intr.fx * z, (vv + v0 - intr.cy) / intr.fy * z, z], axis=1)
@@ -263,6 +278,8 @@ def track_objects(
     progress=None,
     surface_points: dict | None = None,
     scene_depth: np.ndarray | None = None,
+    rgb_frames: np.ndarray | None = None,
+    object_colours: dict | None = None,
 ) -> dict[str, TrackResult]:
     """Track each of ``models`` (name -> trimesh in its object frame) through metric depth frames
     (T, H, W) starting at ``initial_poses`` (name -> 4x4 world pose). ``background`` and
@@ -277,7 +294,11 @@ def track_objects(
     ``scene_depth`` (H, W): the depth of the static scene as observed, e.g. the first frame with the
     tracked objects' pixels replaced by the background (NaN there to use the ``background`` render).
     Pixels at or behind it are explained: background subtraction against what was seen, which also
-    covers what meshes get wrong (the inside of a container whose mesh is a convex hull)."""
+    covers what meshes get wrong (the inside of a container whose mesh is a convex hull).
+
+    ``rgb_frames`` (T, H, W, 3) uint8 and ``object_colours`` (name -> (N, 3) uint8, the object's
+    pixel colours in the first frame) gate the points by colour (``colour_gate``): a hand or
+    another thing in front of the object, in a colour the object does not have, is left out."""
     cfg = config or TrackingConfig()
     depth_frames = np.asarray(depth_frames)
     if depth_frames.ndim != 3 or depth_frames.shape[1:] != (intr.height, intr.width):
@@ -299,6 +320,12 @@ def track_objects(
         else:
             clouds[n] = (_model_cloud(models[n], cfg.model_points), "point_to_plane")
     radius = {n: float(np.linalg.norm(models[n].vertices, axis=1).max()) for n in names}
+    palettes = {}
+    for n, cols in (object_colours or {}).items():
+        if n in models and cols is not None and len(cols) and cfg.colour_gate > 0:
+            from scipy.spatial import cKDTree
+
+            palettes[n] = cKDTree(np.unique((np.asarray(cols, float) / 255.0).round(2), axis=0))
     bg_depth = render_depth(list(background), intr, T_world_camera) if background else None
     if scene_depth is not None:  # the observed static scene (see docstring); the background render fills holes
         sd = clean_depth(scene_depth, cfg).astype(float)
@@ -331,6 +358,8 @@ def track_objects(
                 bg_depth,
                 others,
                 cfg,
+                None if rgb_frames is None else rgb_frames[t],
+                palettes.get(n),
             )
             ok, fit, rmse, new = False, 0.0, np.inf, pred
             if len(pts) >= cfg.min_points:
@@ -388,16 +417,22 @@ def _search_radius(obj_radius: float, vel: np.ndarray, misses: int, cfg: Trackin
 
 
 def _best_fit(pts: np.ndarray, guesses: list, cloud, cfg: TrackingConfig) -> tuple[float, float, np.ndarray]:
-    """ICP from each initial guess; the fit with the highest fitness (then lowest RMSE) wins."""
-    best = (-1.0, np.inf, guesses[0])
+    """ICP from each initial guess (the first is the prediction). Fits that turn the object by more
+    than ``max_turn_deg`` from the prediction lose against any that does not (a cube fits as well
+    turned by 90 degrees); otherwise the highest fitness wins, fitness within 0.02 counting as a tie
+    broken by the smaller turn."""
+    R0 = guesses[0][:3, :3]
+    fits = []
     for guess in guesses:
         inv = np.linalg.inv(guess)
         C, fit, rmse = _icp(pts @ inv[:3, :3].T + inv[:3, 3], cloud, cfg)
-        if (fit, -rmse) > (best[0], -best[1]):
-            best = (fit, rmse, guess @ np.linalg.inv(C))
-        if best[0] >= cfg.good_fitness and best[1] <= 0.5 * cfg.max_rmse:
+        T = guess @ np.linalg.inv(C)
+        turn = float(np.degrees(Rotation.from_matrix(T[:3, :3] @ R0.T).magnitude()))
+        fits.append((turn <= cfg.max_turn_deg, round(fit / 0.02), -turn, fit, rmse, T))
+        if fit >= cfg.good_fitness and rmse <= 0.5 * cfg.max_rmse and turn <= cfg.max_turn_deg:
             break  # good enough: skip the other guesses
-    return best
+    best = max(fits, key=lambda f: f[:3])
+    return best[3], best[4], best[5]
 
 
 def _posed(mesh, T: np.ndarray):
