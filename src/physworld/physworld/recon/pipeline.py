@@ -206,7 +206,7 @@ def world_frame(first_depth, valid, intr, T_world_camera_guess, cfg: Reconstruct
     fix[:3, :3] = minimal_rotation(n_world)
     fix[:3, 3] = c - fix[:3, :3] @ c
     T = fix @ T_cal
-    height = float(np.mean(inl @ fix[:3, :3].T[:, 2] + fix[2, 3]))
+    height = float(np.median(inl @ fix[:3, :3].T[:, 2] + fix[2, 3]))  # median: a thin object among the inliers
     return plane, R_g, T, height, {"extrinsics": "calibrated", "tilt_correction_deg": tilt}
 
 
@@ -235,18 +235,27 @@ def find_objects(first_rgb, first_depth, ignore_mask, intr, plane, task, cfg: Re
     return seg, labels
 
 
-def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, labels, cfg: ReconstructionConfig):
-    """Closed object meshes (name -> ObjectMesh), the observed surface points of each (object frame)
-    and the background height-map solid (world frame)."""
+def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, labels, moved: str,
+                 cfg: ReconstructionConfig):  # fmt: skip
+    """Closed object meshes (name -> ObjectMesh), the observed surface points of each (object frame),
+    the background height-map solid (world frame) and notes. A cluster whose points give no closed
+    mesh (flat or too few) stays part of the background, unless it is the ``moved`` object."""
     from .meshing import complete_background_depth, heightmap_mesh, object_mesh
 
-    objects, surfaces = {}, {}
+    objects, surfaces, notes = {}, {}, []
     for c in seg.objects:
         name = labels.names.get(c.index)
         if name is None:
             continue  # not a task object: it stays part of the background
         pts = c.points @ T_wc[:3, :3].T + T_wc[:3, 3]
-        objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3])
+        try:
+            objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3])
+        except InputError as exc:
+            if name == moved:
+                raise NoObjectError(f"the moved object {name!r} gives no mesh: {exc}") from exc
+            labels.names.pop(c.index)
+            notes.append(f"{name}: no mesh ({exc}); left in the background")
+            continue
         inv = np.linalg.inv(objects[name].T_world_object)
         surfaces[name] = pts @ inv[:3, :3].T + inv[:3, 3]  # the observed surface, object frame
     # object pixels are filled by the object-on-ground completion, and so are ignored ones (the robot,
@@ -266,7 +275,7 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
     bg = bg[np.all((bg[:, :2] >= lo) & (bg[:, :2] <= hi), axis=1)]
     base = float(bg[:, 2].min()) - cfg.background_thickness
     background = heightmap_mesh(bg, cfg.background_resolution, bounds_xy=((lo[0], hi[0]), (lo[1], hi[1])), base_z=base)
-    return objects, surfaces, background
+    return objects, surfaces, background, notes
 
 
 def _posed(mesh, T):
@@ -304,9 +313,10 @@ def reconstruct(
     seg, labels = clock.run(
         "segmentation", find_objects, first_rgb, first_depth, ignore_mask, intrinsics, plane, task, cfg
     )
-    objects, surfaces, background = clock.run(
-        "meshing", build_meshes, first_depth, valid, intrinsics, T_wc, plane, plane_h, seg, labels, cfg
-    )
+    objects, surfaces, background, mesh_notes = clock.run(
+        "meshing", build_meshes, first_depth, valid, intrinsics, T_wc, plane, plane_h, seg, labels,
+        task.moved_object, cfg,
+    )  # fmt: skip
     est = make_property_estimator(cfg.property_backend, **({"url": cfg.property_url} if cfg.property_url else {}))
     props = clock.run(
         "properties",
@@ -374,7 +384,7 @@ def reconstruct(
         "plane": {"normal_camera": plane.normal.tolist(), "d": plane.d, "inliers": int(plane.inliers.sum()),
                   "height_world": plane_h, **frame_info},
         "segmentation": {"clusters": len(seg.objects), "labels": {str(k): v for k, v in labels.names.items()},
-                         "missing": labels.missing, "notes": labels.notes},
+                         "missing": labels.missing, "notes": labels.notes + mesh_notes},
         "properties": {n: {"mass": p.mass, "friction": p.friction, "source": p.source} for n, p in props.items()},
         "collision": {"offsets_m": coll.offsets, "min_clearance_m": coll.min_clearance,
                       "initial_min_clearance_m": coll.initial_min_clearance, "iterations": coll.iterations,
