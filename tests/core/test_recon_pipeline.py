@@ -188,3 +188,16 @@ def test_cli_registers_reconstruct():
     assert args.size == (160, 120) and args.frames == 50 and args.func is cli_reconstruct.run_reconstruct
     with pytest.raises(SystemExit):
         parser.parse_args(["reconstruct", "--task", "stack_block", "--out", "x", "--size", "big"])
+
+
+def test_cli_config_reads_the_world_model_entry(tmp_path):
+    from physworld.cli_reconstruct import _config
+    from physworld.errors import ConfigError
+
+    y = tmp_path / "p.yaml"
+    y.write_text("world_model:\n  ros__parameters:\n    run_root: runs\n    clearance: 0.003\n    track: all\n")
+    cfg = _config(str(y))
+    assert cfg.clearance == 0.003 and cfg.track == "all"
+    y.write_text("world_model:\n  ros__parameters:\n    track: everything\n")
+    with pytest.raises(ConfigError, match="track"):
+        _config(str(y))

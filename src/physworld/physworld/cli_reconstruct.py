@@ -65,19 +65,32 @@ def sim_robot_mask(scene):
     return robot_pixel_mask(assets.panda_urdf_path(), ROBOT_BASE, q, cam.intrinsics, cam.T_world_optical)
 
 
+def _config(path):
+    """ReconstructionConfig from the 'world_model' entry of a ROS 2 parameter file (its node-only
+    parameters such as run_root are skipped), or the defaults."""
+    import dataclasses
+
+    from .config import from_dict, load_yaml, node_params
+    from .recon.pipeline import ReconstructionConfig
+
+    values = node_params(load_yaml(path), "world_model") if path else {}
+    known = {f.name for f in dataclasses.fields(ReconstructionConfig)}
+    values = {k: v for k, v in values.items() if k in known}
+    return from_dict(ReconstructionConfig, values, source=f"{path}:world_model")
+
+
 def run_reconstruct(args) -> int:
     from pathlib import Path
 
     from tqdm import tqdm
 
-    from .config import load_config
-    from .recon.pipeline import ReconstructionConfig, evaluate_reconstruction, reconstruct
+    from .recon.pipeline import evaluate_reconstruction, reconstruct
     from .recon.report import write_report
     from .sim.tasks import resolve_task
     from .sim.world import build_task_scene
     from .video import make_generator, save_video
 
-    cfg = load_config(ReconstructionConfig, args.config, "world_model")
+    cfg = _config(args.config)
     task = resolve_task(args.task)
     out = Path(args.out)
     with build_task_scene(task, args.seed, image_size=args.size) as scene:
