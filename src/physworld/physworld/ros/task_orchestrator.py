@@ -147,7 +147,11 @@ class TaskOrchestratorNode(Node):
 
         result = await self._run_action(self.recon_client, goal, on_feedback, goal_handle, "reconstruct_scene")
         ctx["bundle_path"] = result.bundle_path
-        return result.message, {"bundle_path": result.bundle_path}
+        outputs = {"bundle_path": result.bundle_path}
+        report_png = Path(result.bundle_path).parent / "reconstruction" / "report.png"
+        if report_png.is_file():
+            outputs["reconstruction_report_png"] = str(report_png)
+        return result.message, outputs
 
     async def _stage_train_policy(self, goal_handle, index, ctx):
         await wait_for_server(self.train_client, self.cfg.server_wait_s, "action train_policy")

@@ -3,7 +3,8 @@
 Captured RGB-D + the generated video -> the physical world model (a scene bundle on disk, PhysWorld
 III-A, all algorithms in ``physworld.recon.pipeline``). Publishes the reconstructed scene as
 ``world_model/scene_markers`` (visualization_msgs/MarkerArray) and the moved object's target
-trajectory as ``world_model/target_trajectory`` (nav_msgs/Path), both latched. Reconstruction
+trajectory as ``world_model/target_trajectory`` (nav_msgs/Path), both latched, and writes the reconstruction
+report (``<run_dir>/reconstruction/report.png|md``, ``metrics.json``) next to the bundle. Reconstruction
 parameters are this node's parameters (``physworld.recon.pipeline.ReconstructionConfig``).
 """
 
@@ -24,6 +25,7 @@ from physworld_interfaces.msg import SceneObject, StageStatus
 from ..configs import WorldModelNodeConfig
 from ..errors import PhysWorldError
 from ..recon.pipeline import ReconstructionConfig, reconstruct
+from ..recon.report import write_report
 from ..sim.tasks import resolve_task
 from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
@@ -64,7 +66,10 @@ class WorldModelNode(Node):
             T_wc = matrix_from_pose(goal.camera_pose.pose) if goal.camera_pose.header.frame_id else None
             video = load_video(goal.video_path)
             res = reconstruct(rgb, depth, intr, T_wc, video, task, self.recon_cfg, progress)
-            return res, res.save(out_dir)
+            bundle_dir = res.save(out_dir)
+            # pictures for people (no ground truth here: the node runs the real path)
+            write_report(out_dir.parent / "reconstruction", res, bundle_dir, rgb, video)
+            return res, bundle_dir
 
         try:
             res, bundle_dir = await run_off_executor(work)
