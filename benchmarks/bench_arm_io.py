@@ -46,7 +46,6 @@ def bench_conversions(rows: list) -> None:
 
 def bench_arm_controller(rows: list, trials: int) -> None:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import JointState
@@ -54,6 +53,7 @@ def bench_arm_controller(rows: list, trials: int) -> None:
 
     from physworld.control.kinematics import PANDA_ARM_JOINTS
     from physworld.ros.arm_controller import ArmControllerNode
+    from physworld.ros.executor import MultiThreadedExecutor
 
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
@@ -126,12 +126,12 @@ def bench_arm_controller(rows: list, trials: int) -> None:
 
 def bench_player(rows: list) -> None:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
     from physworld.bag.convert import joint_state
     from physworld.bag.record import BagWriter
     from physworld.ros.bag_player import BagPlayerNode
+    from physworld.ros.executor import MultiThreadedExecutor
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "b"

@@ -72,9 +72,11 @@ def run_publisher(args) -> None:
 
 def run_subscriber(args) -> None:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from sensor_msgs.msg import Image
+
+    from physworld.ros.executor import MultiThreadedExecutor
 
     rclpy.init()
     node = Node("bench_rgbd_subscriber")

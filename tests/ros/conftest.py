@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run ./scripts/setup.sh)")
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from physworld.ros.executor import MultiThreadedExecutor  # noqa: E402
 
 
 class Graph:

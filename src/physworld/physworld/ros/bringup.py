@@ -15,8 +15,9 @@ from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+from physworld.ros.executor import MultiThreadedExecutor
 
 # executable name -> "module:Class"; the same executables the launch files start.
 NODE_CLASSES = {

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+
+from physworld.ros.executor import MultiThreadedExecutor
 
 
 def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None = None) -> None:

@@ -1,0 +1,55 @@
+"""A MultiThreadedExecutor without rclpy 9.1's busy re-queueing (ros2/rclpy#1452).
+
+rclpy 9.1.2 (the pinned Kilted wheel) re-yields a task that sits in the thread pool's queue but
+has not started, so the spinning thread submits it again and again without waiting, holds the GIL
+and starves the workers: a 100 Hz timer next to a subscription in one process ran at 2-12 Hz
+here. Upstream fixed it after 9.1.2 (ros2/rclpy#1547). Until the wheel has the fix, this subclass
+submits a task once and, while it waits for a worker to pick it up, blocks for a moment on a
+condition (which releases the GIL) instead of queueing it again. It touches only
+``_spin_once_impl``, the method the upstream class overrides for the same purpose; keep it small.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from rclpy import executors as _ex
+
+
+class MultiThreadedExecutor(_ex.MultiThreadedExecutor):
+    """Drop-in replacement for :class:`rclpy.executors.MultiThreadedExecutor`."""
+
+    def __init__(self, num_threads: int | None = None, *, context=None) -> None:
+        super().__init__(num_threads=num_threads, context=context)
+        self._queued: set = set()  # tasks handed to the pool that no worker has started yet
+        self._queued_cond = threading.Condition()
+
+    def _run(self, handler) -> None:
+        with self._queued_cond:
+            self._queued.discard(handler)
+            self._queued_cond.notify_all()
+        handler()
+
+    def _spin_once_impl(self, timeout_sec=None, wait_condition: Callable[[], bool] = lambda: False) -> None:
+        try:
+            handler, _entity, _node = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
+        except (
+            _ex.ExternalShutdownException,
+            _ex.ShutdownException,
+            _ex.TimeoutException,
+            _ex.ConditionReachedException,
+        ):
+            return
+        with self._queued_cond:
+            if handler in self._queued:
+                # already waiting for a worker: let one pick it up instead of queueing it again
+                self._queued_cond.wait(0.002)
+                return
+            self._queued.add(handler)
+        self._executor.submit(self._run, handler)
+        self._futures.append(handler)
+        for future in self._futures[:]:
+            if future.done():
+                self._futures.remove(future)
+                future.result()  # raise any exceptions
