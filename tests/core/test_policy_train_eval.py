@@ -15,7 +15,7 @@ from physworld.policy.train import TrainConfig, TrainingDiverged, load_policy, s
 from physworld.policy.world import WorldSource
 
 TINY = dict(total_steps=128, n_envs=1, vec="dummy", n_steps=64, batch_size=64, n_epochs=1, checkpoint_every=64,
-            progress_bar=False, net_arch=(16, 16))  # fmt: skip
+            progress_bar=False, net_arch=(16, 16), select_episodes=1)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,8 @@ def test_train_writes_policy_with_metadata_and_resumes(demo, tmp_path):
     obs = np.zeros(meta["observation"]["size"], np.float32)
     assert model.predict(obs, deterministic=True)[0].shape == (6,)
     assert np.allclose(plan2.ee, plan.ee)
+    sel = meta["selection"]  # model selection in the world model: the delivered weights are the best seen
+    assert len(sel["history"]) >= 2 and sel["score"] == max(score for _, score in sel["history"])
     for f in ("checkpoint.zip", "curve.json", "train_report.md", "plan.npz"):
         assert (out / f).exists()
     with pytest.raises(ConfigError, match="resume"):

@@ -18,25 +18,26 @@ def obtain_bundle(
     task: str, seed: int, out_dir: str | Path, world_model: str = "reconstruction", bundle: str | Path | None = None
 ) -> Path:
     """The bundle directory to train on. ``bundle`` wins when given; otherwise the oracle bundle or the
-    reconstruction (``physworld reconstruct --task --seed --out``) is made in ``out_dir`` (reused when a
-    valid one is already there)."""
+    reconstruction (``physworld reconstruct --task --seed --out OUT_DIR``, bundle in ``OUT_DIR/scene``)
+    is made under ``out_dir`` and reused when a valid one of the same kind is already there."""
     if bundle is not None:
         load_bundle(bundle)  # validates: clear errors for missing/corrupt bundles
         return Path(bundle)
     if world_model not in WORLD_MODELS:
         raise ConfigError(f"world model {world_model!r} unknown; use one of {WORLD_MODELS}")
     out_dir = Path(out_dir)
-    if (out_dir / "scene.json").exists():
+    scene = out_dir / "scene"
+    if (scene / "scene.json").exists():
         try:
-            b = load_bundle(out_dir)
+            b = load_bundle(scene)
             if b.task_name == task and b.source == ("ground_truth" if world_model == "oracle" else "reconstruction"):
-                return out_dir
+                return scene
         except ArtefactError:
             pass  # rebuilt below
     if world_model == "oracle":
         from .oracle import build_oracle_bundle
 
-        return build_oracle_bundle(task, seed, out_dir)
+        return build_oracle_bundle(task, seed, scene)
     return _reconstruct(task, seed, out_dir)
 
 
@@ -49,9 +50,9 @@ def _reconstruct(task: str, seed: int, out_dir: Path) -> Path:
     from ..cli import main as cli_main
 
     rc = cli_main(["reconstruct", "--task", task, "--seed", str(seed), "--out", str(out_dir)])
-    if rc != 0 or not (out_dir / "scene.json").exists():
+    if rc != 0 or not (out_dir / "scene" / "scene.json").exists():
         raise BackendError(f"reconstruction of task {task!r} (seed {seed}) failed (exit code {rc}); see its output")
-    return out_dir
+    return out_dir / "scene"
 
 
 def plan_for_bundle(

@@ -79,7 +79,7 @@ def evaluate(tasks: list[str], out_dir: str | Path, cfg: EvalConfig = EvalConfig
         results["tasks"][task] = evaluate_task(task, out_dir / task, cfg)
         results["summary"] = summarise(results["tasks"], cfg.methods)
         atomic_write_json(out_dir / "results.json", results)
-    write_report(out_dir, results)
+        write_report(out_dir, results)  # after every task: a long run can be read while it goes on
     return results
 
 
@@ -127,7 +127,7 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
 
     spec = resolve_task(task)
     t0 = time.perf_counter()
-    bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "bundle", cfg.world_model)
+    bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "world_model", cfg.world_model)
     bundle = load_bundle(bundle_dir)
     source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
     plan.save(task_dir / "plan.npz")
@@ -149,7 +149,11 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     for method in cfg.methods:
         policy, meta, env_cfg = None, None, EnvConfig(mode="residual")
         train_info = {"train_env_steps": 0, "train_wall_s": 0.0}
-        if method != "baseline":
+        if method == "residual" and not plan.ok:
+            # no baseline action to refine: the residual is not trained and acts as zero (the failure is
+            # recorded as planning / reconstruction)
+            train_info = {"train_env_steps": 0, "train_wall_s": 0.0, "note": "not trained: no baseline plan"}
+        elif method != "baseline":
             model, meta, train_info = _policy(method, source, plan, task_dir / method, spec.name, bundle_dir, cfg)
             env_cfg = env_config_from_meta(meta)
 
@@ -171,7 +175,10 @@ def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig)
     if cfg.retrain or not (pdir / "policy.json").exists():
         tcfg = TrainConfig(total_steps=cfg.train_steps, vec=cfg.vec, n_envs=cfg.n_envs, seed=cfg.scene_seed,
                            n_steps=cfg.n_steps, batch_size=cfg.batch_size, progress_bar=cfg.progress)  # fmt: skip
-        train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method), overwrite=True)
+        # an interrupted run (checkpoint, no policy yet) continues from its last good checkpoint
+        resume = not cfg.retrain and (pdir / "checkpoint.zip").exists()
+        train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method),
+                     resume=resume, overwrite=not resume)  # fmt: skip
     model, meta, _ = load_policy(pdir)
     if meta["mode"] != method:
         raise InputError(f"{pdir}: holds a {meta['mode']!r} policy, expected {method!r}")

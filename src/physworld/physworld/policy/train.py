@@ -55,6 +55,8 @@ class TrainConfig:
     use_sde: bool = False  # SB3 generalised state-dependent exploration (off: plain Gaussian)
     critic_warmup_steps: int = 2048  # actor frozen while the value function learns the baseline's returns
     checkpoint_every: int = 8192  # env steps
+    select_every: int = 4096  # env steps between model-selection evaluations in the world model (0 = off)
+    select_episodes: int = 6  # deterministic episodes (fixed seeds) per selection evaluation
     device: str = "auto"
     progress_bar: bool = True
 
@@ -108,7 +110,57 @@ MODEL_SUCCESS_ROT = float(np.deg2rad(20.0))
 PROGRESS_EVERY = 256  # env steps between progress(None-curve) calls (lets a caller cancel promptly)
 
 
-def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: float, wall0: float, progress=None):
+SELECT_SEED = 20_000
+
+
+def world_model_score(model, env: PhysWorldEnv, episodes: int) -> float:
+    """Mean deterministic episode return in the world model over fixed seeds (model selection)."""
+    total = 0.0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=SELECT_SEED + i)
+        done = False
+        while not done:
+            obs, r, done, _, _ = env.step(model.predict(obs, deterministic=True)[0])
+            total += r
+    return total / episodes
+
+
+class Selector:
+    """Keeps the policy weights with the best world-model score seen so far (the initial, near-zero
+    residual = the baseline included), so PPO noise cannot make the delivered policy worse than the
+    best one it passed through. Scores are measured in the world model only, never in the ground truth."""
+
+    def __init__(self, env: PhysWorldEnv | None, episodes: int):
+        self.env, self.episodes = env, episodes
+        self.best_score, self.best_state, self.best_steps, self.history = -np.inf, None, 0, []
+
+    def update(self, model) -> None:
+        import copy
+
+        if self.env is None:
+            return
+        score = world_model_score(model, self.env, self.episodes)
+        self.history.append([int(model.num_timesteps), float(score)])
+        if score > self.best_score:
+            self.best_score, self.best_steps = score, int(model.num_timesteps)
+            self.best_state = copy.deepcopy(model.policy.state_dict())
+
+    def restore_best(self, model) -> dict:
+        if self.best_state is not None:
+            model.policy.load_state_dict(self.best_state)
+        return {"steps": self.best_steps, "score": float(self.best_score), "history": self.history}
+
+
+def _callback(
+    out_dir: Path,
+    cfg: TrainConfig,
+    meta: dict,
+    curve: list,
+    t0: float,
+    wall0: float,
+    progress=None,
+    selector: Selector | None = None,
+):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Monitor(BaseCallback):
@@ -117,10 +169,14 @@ def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: floa
         def __init__(self):
             super().__init__()
             self.last_ckpt = 0
+            self.last_select = 0
             self.tracking, self.returns, self.reached = [], [], []
 
         def _on_training_start(self) -> None:
             self._set_actor_trainable(self.model.num_timesteps >= cfg.critic_warmup_steps)
+            if selector is not None:
+                selector.update(self.model)
+                self.last_select = self.model.num_timesteps
 
         def _set_actor_trainable(self, on: bool) -> None:
             pol = self.model.policy
@@ -164,6 +220,9 @@ def _callback(out_dir: Path, cfg: TrainConfig, meta: dict, curve: list, t0: floa
                 self.tracking, self.returns, self.reached = [], [], []
                 if progress is not None:
                     progress(dict(curve[-1]))
+            if selector is not None and self.num_timesteps - self.last_select >= cfg.select_every:
+                selector.update(self.model)
+                self.last_select = self.num_timesteps
             if self.num_timesteps - self.last_ckpt >= cfg.checkpoint_every:
                 save_checkpoint(self.model, out_dir, meta, curve, wall0 + time.perf_counter() - t0)
                 self.last_ckpt = self.num_timesteps
@@ -232,6 +291,7 @@ def train_policy(
     raises stops training (e.g. a cancelled ROS goal) and propagates."""
     import torch
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     from ..device import resolve_device
 
@@ -259,10 +319,14 @@ def train_policy(
                 policy_kwargs=dict(net_arch=list(cfg.net_arch), log_std_init=cfg.log_std_init),
             )  # fmt: skip
             done = 0
+        # our own curve/report replace SB3's logger; without this it makes a /tmp/SB3-<date> folder per run
+        model.set_logger(Logger(folder=None, output_formats=[]))
         t0 = time.perf_counter()
         remaining = cfg.total_steps - done
         if remaining > 0:
-            cb = _callback(out_dir, cfg, meta, curve, t0, wall0, progress)
+            selector = Selector(PhysWorldEnv(source, plan, env_cfg) if cfg.select_every > 0 else None,
+                                cfg.select_episodes)  # fmt: skip
+            cb = _callback(out_dir, cfg, meta, curve, t0, wall0, progress, selector)
             try:
                 model.learn(remaining, callback=cb, reset_num_timesteps=False, progress_bar=cfg.progress_bar)
             except PhysWorldError:
@@ -274,11 +338,17 @@ def train_policy(
                         f"checkpoint kept at {ckpt}"
                     ) from exc
                 raise
+        save_checkpoint(model, out_dir, meta, curve, wall0 + time.perf_counter() - t0)  # what --resume continues
+        selection = None
+        if remaining > 0 and selector.env is not None:
+            selector.update(model)
+            selection = selector.restore_best(model)
+            selector.env.close()
         wall = wall0 + time.perf_counter() - t0
-        save_checkpoint(model, out_dir, meta, curve, wall)
         with atomic_file(out_dir / "policy.zip") as tmp:
             model.save(tmp)
-        final = dict(meta, steps=int(model.num_timesteps), wall_s=wall, completed=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        final = dict(meta, steps=int(model.num_timesteps), wall_s=wall, completed=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     selection=selection)  # fmt: skip
         atomic_write_json(out_dir / "policy.json", final)
         write_train_report(out_dir, final, curve)
         return TrainResult(out_dir, int(model.num_timesteps), wall, curve)
