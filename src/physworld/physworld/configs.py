@@ -82,6 +82,16 @@ class WorldModelNodeConfig:
     max_marker_faces: int = param(
         4000, "triangles per mesh marker at most (RViz stays responsive)", range=(100, 1000000)
     )
+    # robot self-filter: the arm's own pixels (its model posed at the latest joint_states, rendered
+    # from the capture's camera pose) are left out of the reconstruction, as MoveIt's self filter does
+    self_filter: bool = param(True, "leave the robot's own pixels out (needs joint_states and a camera_pose)")
+    robot_urdf_path: str = param("", "robot model for the self-filter ('' = the package's Panda URDF)")
+    robot_base_position: list[float] = param(
+        [0.0, 0.0, 0.625], "robot base position in world_frame (m; the sim's Panda stands at the table edge)"
+    )
+    joint_states_max_age_s: float = param(
+        5.0, "joint_states older than this are not used for the self-filter", range=(0.0, 3600.0)
+    )
 
 
 @dataclass

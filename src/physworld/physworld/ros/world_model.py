@@ -6,10 +6,15 @@ III-A, all algorithms in ``physworld.recon.pipeline``). Publishes the reconstruc
 trajectory as ``world_model/target_trajectory`` (nav_msgs/Path), both latched, and writes the reconstruction
 report (``<run_dir>/reconstruction/report.png|md``, ``metrics.json``) next to the bundle. Reconstruction
 parameters are this node's parameters (``physworld.recon.pipeline.ReconstructionConfig``).
+
+Robot self-filter: the node keeps the latest ``joint_states``; when a goal carries the camera pose,
+the robot model posed at those joints is rendered from the camera and its pixels are left out of
+the reconstruction (``physworld.recon.self_filter``), so the arm never becomes part of the scene.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from nav_msgs.msg import Path as PathMsg
@@ -17,6 +22,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
 
 from physworld_interfaces.action import ReconstructScene
@@ -26,6 +32,7 @@ from ..configs import WorldModelNodeConfig
 from ..errors import PhysWorldError
 from ..recon.pipeline import ReconstructionConfig, reconstruct
 from ..recon.report import write_report
+from ..recon.self_filter import robot_pixel_mask
 from ..sim.tasks import resolve_task
 from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
@@ -42,6 +49,8 @@ class WorldModelNode(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.pub_markers = self.create_publisher(MarkerArray, "world_model/scene_markers", latched)
         self.pub_target = self.create_publisher(PathMsg, "world_model/target_trajectory", latched)
+        self._joints: tuple[float, dict[str, float]] | None = None  # (receive time, name -> position)
+        self.create_subscription(JointState, "joint_states", self._on_joint_states, 10)
         self._server = ActionServer(
             self, ReconstructScene, "reconstruct_scene", execute_callback=self._execute,
             goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
@@ -65,7 +74,8 @@ class WorldModelNode(Node):
             intr = intrinsics_from_camera_info(goal.camera_info)
             T_wc = matrix_from_pose(goal.camera_pose.pose) if goal.camera_pose.header.frame_id else None
             video = load_video(goal.video_path)
-            res = reconstruct(rgb, depth, intr, T_wc, video, task, self.recon_cfg, progress)
+            mask = self._robot_mask(intr, T_wc)
+            res = reconstruct(rgb, depth, intr, T_wc, video, task, self.recon_cfg, progress, ignore_mask=mask)
             bundle_dir = res.save(out_dir)
             # pictures for people (no ground truth here: the node runs the real path)
             write_report(out_dir.parent / "reconstruction", res, bundle_dir, rgb, video)
@@ -90,6 +100,30 @@ class WorldModelNode(Node):
         result.message = f"{len(res.bundle.objects)} objects reconstructed in {total:.1f} s -> {bundle_dir}"
         goal_handle.succeed()
         return result
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        self._joints = (time.monotonic(), dict(zip(msg.name, (float(q) for q in msg.position))))
+
+    def _robot_mask(self, intr, T_wc):
+        """Pixels of the robot's own body, or None (filter off, no camera pose, no recent joint_states)."""
+        cfg = self.cfg
+        if not cfg.self_filter:
+            return None
+        joints = self._joints
+        why = None
+        if T_wc is None:
+            why = "the goal has no camera_pose"
+        elif joints is None:
+            why = "no joint_states received"
+        elif time.monotonic() - joints[0] > cfg.joint_states_max_age_s:
+            why = f"joint_states are {time.monotonic() - joints[0]:.1f} s old"
+        if why:
+            self.get_logger().warning(f"robot self-filter off for this goal: {why}")
+            return None
+        from ..sim.assets import panda_urdf_path
+
+        urdf = cfg.robot_urdf_path or str(panda_urdf_path())
+        return robot_pixel_mask(urdf, cfg.robot_base_position, joints[1], intr, T_wc)
 
     def _publish(self, bundle, bundle_dir: Path) -> None:
         stamp = self.get_clock().now().to_msg()
