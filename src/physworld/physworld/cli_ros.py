@@ -10,6 +10,10 @@ from pathlib import Path
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[3] / "config" / "physworld.yaml"
 
+# the task the main job runs when none is given: its whole five-stage loop completes on the
+# reconstructed scene (README, status); the lid's knob is lost in reconstruction, see docs/policy.md
+DEFAULT_TASK_TEXT = "stack the red block on the green block"
+
 
 def _default_params() -> Path:
     # source checkout: <repo>/config; ROS install: share/physworld/config
@@ -33,7 +37,12 @@ def register(sub) -> None:
     b.set_defaults(func=run_bringup)
 
     r = sub.add_parser("run", help="run the whole task loop for a task command (sends run_task)")
-    r.add_argument("task_text", help='task command, e.g. "put the lid on the pot"')
+    r.add_argument(
+        "task_text",
+        nargs="?",
+        default=DEFAULT_TASK_TEXT,
+        help=f'task command or task name (default: "{DEFAULT_TASK_TEXT}"; `physworld tasks` lists them)',
+    )
     r.add_argument("--sim", action="store_true", help="bring up the simulated graph in this process first")
     r.add_argument("--seed", type=int, default=0, help="scene seed (sim) and generation seed")
     r.add_argument("--out", type=Path, default=None, help="run directory (default: runs/run_<time>)")

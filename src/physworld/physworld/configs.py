@@ -63,7 +63,7 @@ class VideoGenerationConfig:
 @dataclass
 class OrchestratorConfig:
     stages: list[str] = param(
-        ["capture", "generate_video"],
+        ["capture", "generate_video", "reconstruct_scene", "train_policy", "execute_task"],
         "stages run_task chains, in loop order: capture, generate_video, reconstruct_scene, train_policy, execute_task",
     )
     run_root: str = param("runs", "directory for run directories when a goal gives no run_dir")
@@ -98,7 +98,7 @@ class WorldModelNodeConfig:
 class ResidualPolicyConfig:
     run_root: str = param("runs", "directory for policy directories when a train_policy goal gives no out_dir")
     default_total_timesteps: int = param(
-        8192, "PPO budget (env steps) when a train_policy goal asks for 0", range=(64, 100_000_000)
+        4096, "PPO budget (env steps) when a train_policy goal asks for 0", range=(64, 100_000_000)
     )
     n_envs: int = param(2, "parallel training environments", range=(1, 64))
     vec: str = param(

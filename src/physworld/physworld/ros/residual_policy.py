@@ -10,8 +10,9 @@ the latest ``joint_states`` and ``object_pose`` (geometry_msgs/PoseStamped, worl
 publishes the ground truth there, a pose tracker on a real robot), sending single-point
 ``JointTrajectory`` commands (arm + finger joints) on ``arm_controller/joint_command``. It asks the
 arm_controller for mode ``policy`` first and for ``hold`` when done, watches
-``arm_controller/status`` (e-stop, hand-over) and reports the sim's ``task_success`` when that
-service exists. The loop runs in a worker thread; this file is glue.
+``arm_controller/status`` (e-stop, hand-over). When the sim's ``task_success`` service exists its
+ground-truth verdict decides the result (a world-model target reached but the task not achieved is
+a ``dynamics`` failure). The loop runs in a worker thread; this file is glue.
 """
 
 from __future__ import annotations
@@ -250,9 +251,13 @@ class ResidualPolicyNode(Node):
         res = execute(runner, self.link, ecfg, lambda: goal_handle.is_cancel_requested, feedback)
         if res.failure_reason not in ("e_stop",) and self.link.status() == "policy":
             self._set_mode("hold")  # stop streaming on purpose: no policy-failure hand-over to teleop
-        sim = self._sim_success()
-        if sim:
-            res.message += f"; sim ground truth: {sim}"
+        verdict = self._sim_success()
+        if verdict is not None:  # in sim the ground truth is the judge, not the world model's target
+            achieved, text = verdict
+            res.message += f"; sim ground truth: {text}"
+            if res.success and not achieved:
+                res.success, res.failure_reason = False, "dynamics"
+                res.message = "the object reached the world model's target but the task is not achieved: " + res.message
         return res
 
     def _call(self, client, request, timeout_s: float = 2.0):
@@ -271,11 +276,12 @@ class ResidualPolicyNode(Node):
         elif not resp.success:
             self.get_logger().warning(f"set_mode '{mode}' refused: {resp.message}")
 
-    def _sim_success(self) -> str:
+    def _sim_success(self) -> tuple[bool, str] | None:
+        """The sim's ground-truth verdict (achieved, text), or None without a sim (a real robot)."""
         if self.success_client is None:
-            return ""
+            return None
         resp = self._call(self.success_client, Trigger.Request(), timeout_s=0.5)
-        return "" if resp is None else resp.message
+        return None if resp is None else (bool(resp.success), resp.message)
 
     def destroy_node(self):
         for runner in self._runners.values():
