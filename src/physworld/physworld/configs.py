@@ -92,6 +92,11 @@ class WorldModelNodeConfig:
     joint_states_max_age_s: float = param(
         5.0, "joint_states older than this are not used for the self-filter", range=(0.0, 3600.0)
     )
+    world_model_checkpoint: str = param(
+        "",
+        "trained 4D world model (`physworld worldmodel adapt`): loaded at start, served as predict_video",
+        read_only=True,
+    )
 
 
 @dataclass

@@ -7,9 +7,6 @@ generation runs off the executor thread with per-frame feedback and honours canc
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -17,11 +14,10 @@ from rclpy.node import Node
 from physworld_interfaces.action import GenerateVideo
 
 from ..configs import VideoGenerationConfig
-from ..errors import PhysWorldError
-from ..video import make_generator, save_contact_sheet, save_video
-from .conversions import image_to_numpy
+from ..video import make_generator
 from .params import declare_config
-from .runner import GoalCancelled, run_off_executor, spin_node
+from .runner import spin_node
+from .video_action import execute_generate_video
 
 
 class VideoGenerationNode(Node):
@@ -47,45 +43,12 @@ class VideoGenerationNode(Node):
         return {}
 
     async def _execute(self, goal_handle):
-        goal = goal_handle.request
-        result = GenerateVideo.Result()
-        backend = goal.backend or self.cfg.backend
-        n_frames = goal.n_frames or self.cfg.default_frames
-        run_dir = Path(goal.run_dir or Path(self.cfg.run_root) / time.strftime("video_%Y%m%d_%H%M%S"))
+        def generator_for(backend: str):
+            return make_generator(backend, **self._backend_config(backend))
 
-        def progress(done: int, total: int) -> None:
-            if goal_handle.is_cancel_requested:
-                raise GoalCancelled()
-            fb = GenerateVideo.Feedback(frames_done=done, frames_total=total, status=f"{backend}: frame {done}/{total}")
-            goal_handle.publish_feedback(fb)
-
-        def work():
-            first = image_to_numpy(goal.image, desired_encoding="rgb8")
-            generator = make_generator(backend, **self._backend_config(backend))
-            video = generator.generate(first, goal.task_text, n_frames, goal.seed, progress=progress)
-            out = save_video(video, run_dir)
-            save_contact_sheet(video, out / "contact_sheet.png")  # what people look at first
-            return out
-
-        try:
-            out = await run_off_executor(work)
-        except GoalCancelled:
-            goal_handle.canceled()
-            result.message = "cancelled"
-            return result
-        except Exception as exc:  # the node answers every goal and keeps running
-            if not isinstance(exc, (PhysWorldError, ValueError)):
-                self.get_logger().error(
-                    f"generate_video: unexpected {type(exc).__name__}: {exc}", throttle_duration_sec=0
-                )
-            self.get_logger().error(f"generate_video failed: {exc}")
-            goal_handle.abort()
-            result.message = str(exc)
-            return result
-        goal_handle.succeed()
-        result.success, result.video_path, result.n_frames = True, str(out), n_frames
-        result.message = f"{n_frames} frames from '{backend}' written to {out}"
-        return result
+        return await execute_generate_video(
+            goal_handle, generator_for, self.cfg.backend, self.cfg.run_root, self.cfg.default_frames, self.get_logger()
+        )
 
 
 def main(args=None) -> None:

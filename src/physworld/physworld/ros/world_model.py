@@ -10,6 +10,11 @@ parameters are this node's parameters (``physworld.recon.pipeline.Reconstruction
 Robot self-filter: the node keeps the latest ``joint_states``; when a goal carries the camera pose,
 the robot model posed at those joints is rendered from the camera and its pixels are left out of
 the reconstruction (``physworld.recon.self_filter``), so the arm never becomes part of the scene.
+
+4D world model (paper 000): with ``world_model_checkpoint`` set, the node loads the trained model at
+start (a missing or corrupt checkpoint stops the node with an error naming the file) and serves
+``predict_video`` (GenerateVideo: first frame in, predicted frames on disk out, per-frame feedback),
+the same rollout as the ``world_model`` backend of ``video_generation_client``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
 
-from physworld_interfaces.action import ReconstructScene
+from physworld_interfaces.action import GenerateVideo, ReconstructScene
 from physworld_interfaces.msg import SceneObject, StageStatus
 
 from ..configs import WorldModelNodeConfig
-from ..errors import PhysWorldError
+from ..errors import ConfigError, PhysWorldError
 from ..recon.pipeline import ReconstructionConfig, reconstruct
 from ..recon.report import write_report
 from ..recon.self_filter import robot_pixel_mask
@@ -39,6 +44,7 @@ from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_
 from .params import declare_config
 from .runner import GoalCancelled, run_off_executor, spin_node
 from .scene_markers import bundle_markers, trajectory_path
+from .video_action import execute_generate_video
 
 
 class WorldModelNode(Node):
@@ -55,6 +61,20 @@ class WorldModelNode(Node):
             self, ReconstructScene, "reconstruct_scene", execute_callback=self._execute,
             goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())  # fmt: skip
+        self._predictor = None
+        if self.cfg.world_model_checkpoint:
+            from ..video.world_model_backend import WorldModelGenerator
+
+            self._predictor = WorldModelGenerator(self.cfg.world_model_checkpoint, device=self.recon_cfg.device)
+            ActionServer(self, GenerateVideo, "predict_video", execute_callback=self._predict,
+                         goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
+                         callback_group=ReentrantCallbackGroup())  # fmt: skip
+            self.get_logger().info(
+                f"4D world model {self.cfg.world_model_checkpoint} ({self._predictor.kind}) on "
+                f"{self._predictor.device}: serving predict_video"
+            )
+        else:
+            self.get_logger().info("no world_model_checkpoint: predict_video is not served")
 
     async def _execute(self, goal_handle):
         goal = goal_handle.request
@@ -100,6 +120,16 @@ class WorldModelNode(Node):
         result.message = f"{len(res.bundle.objects)} objects reconstructed in {total:.1f} s -> {bundle_dir}"
         goal_handle.succeed()
         return result
+
+    async def _predict(self, goal_handle):
+        def generator_for(backend: str):
+            if backend not in ("", "world_model"):
+                raise ConfigError(f"predict_video serves the loaded 4D world model only, not backend {backend!r}")
+            return self._predictor
+
+        return await execute_generate_video(
+            goal_handle, generator_for, "world_model", self.cfg.run_root, 10, self.get_logger()
+        )
 
     def _on_joint_states(self, msg: JointState) -> None:
         self._joints = (time.monotonic(), dict(zip(msg.name, (float(q) for q in msg.position))))
