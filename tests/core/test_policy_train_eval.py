@@ -134,3 +134,21 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert "unknown task" in capsys.readouterr().err
     assert main(["train", "--task", "stack_block", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "scene bundle directory not found" in capsys.readouterr().err
+
+
+def test_learning_speed_holds_both_methods_to_one_level():
+    from physworld.policy.report import learning_speed
+
+    def curve(vals, step=1000):
+        return [{"steps": step * (i + 1), "tracking": v} for i, v in enumerate(vals)]
+
+    residual = curve([0.5, 0.8, 0.9, 0.9, 0.9])  # level 0.81 reached at 3000 steps
+    learner = curve([0.1, 0.3, 0.5, 0.7, 0.85, 0.9, 0.9, 0.9, 0.9, 0.9])  # reaches 0.81 at 5000 steps
+    sp = learning_speed(residual, learner)
+    assert sp["level"] == pytest.approx(0.81) and sp["residual_steps"] == 3000 and sp["scratch_steps"] == 5000
+    assert sp["ratio"] == pytest.approx(5000 / 3000) and not sp["bounded"]
+
+    flat = curve([0.02] * 12)  # scratch that never learns: a flat curve must not count as "fast"
+    sp = learning_speed(residual, flat)
+    assert sp["scratch_steps"] is None and sp["bounded"] and sp["ratio"] == pytest.approx(12000 / 3000)
+    assert learning_speed([], flat)["ratio"] is None

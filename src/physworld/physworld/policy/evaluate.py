@@ -162,6 +162,11 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
 
         env_cfg = _with_randomization(env_cfg, cfg.rand)
         out["methods"][method] = _rollouts(gt_source, plan, env_cfg, policy, gap["flagged"], cfg) | train_info
+    curves = [out["methods"].get(m, {}).get("curve") for m in ("residual", "scratch")]
+    if all(curves):
+        from .report import learning_speed
+
+        out["learning_speed"] = learning_speed(*curves)  # Fig. 7 as numbers (see report.learning_speed)
     return out
 
 
