@@ -2,8 +2,9 @@
 the task orchestrator's overhead per run_task.
 
 1. ``physworld bringup sim`` runs as a subprocess (config/physworld.yaml: joint_states 100 Hz,
-   camera 320x240 at 10 Hz, and again with the camera at 1 Hz: PyBullet's renderer holds the GIL,
-   so rendering delays the physics/joint_states timer); this process subscribes to ``joint_states``
+   camera 320x240 at each of ``--camera-rates``; rendered in sim_world's child process (default) or
+   ``--render inline`` in its own process, where PyBullet's renderer holds the GIL and delays the
+   physics/joint_states timer); this process subscribes to ``joint_states``
    and the colour topic for ``--seconds`` and reports the achieved rate, interval jitter (std and p99 of |interval -
    nominal|), the longest gap, and the latency receive time - header stamp.
 2. In this process: sim_world + camera_capture + video_generation_client + task_orchestrator
@@ -49,9 +50,12 @@ def _stats(stamps_ns: list[int], nominal_hz: float, seconds: float) -> dict:
     }
 
 
-def bench_sim_timing(seconds: float, warmup: float, camera_rate_hz: float | None = None) -> dict:
+def bench_sim_timing(
+    seconds: float, warmup: float, camera_rate_hz: float | None = None, render_process: bool | None = None
+) -> dict:
     """sim_world (full sim profile) in a subprocess; joint_states and colour timing seen from here.
-    ``camera_rate_hz`` overrides the configured camera rate (rendering shares the GIL with physics)."""
+    ``camera_rate_hz`` overrides the configured camera rate; ``render_process`` sim_world's choice of
+    rendering in a child process (True) or in its own process, where the render holds the GIL (False)."""
     import rclpy
     import yaml
     from rclpy.node import Node
@@ -62,6 +66,8 @@ def bench_sim_timing(seconds: float, warmup: float, camera_rate_hz: float | None
     params = load_yaml(PARAMS)
     if camera_rate_hz is not None:
         params["sim_world"]["ros__parameters"]["camera_rate_hz"] = float(camera_rate_hz)
+    if render_process is not None:
+        params["sim_world"]["ros__parameters"]["render_process"] = bool(render_process)
     params_file = Path(tempfile.mkdtemp(prefix="bench_graph_")) / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     sim = node_params(params, "sim_world")
@@ -108,6 +114,7 @@ def bench_sim_timing(seconds: float, warmup: float, camera_rate_hz: float | None
         st.update(nominal_hz=rate, latency_p50_ms=float(np.median(lat)), latency_p99_ms=float(np.percentile(lat, 99)))
         out[key] = st
     out["camera_size"] = [sim["image_width"], sim["image_height"]]
+    out["render_process"] = bool(sim.get("render_process", False))
     return out
 
 
@@ -165,7 +172,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the first message not counted")
     parser.add_argument("--camera-rates", type=float, nargs="+", default=[10.0, 1.0],
                         help="sim_world camera rates to measure joint_states under (10 = configured)")  # fmt: skip
-    parser.add_argument("--trials", type=int, default=3, help="run_task goals")
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        default=["process"],
+        choices=["process", "inline"],
+        help="sim_world rendering: in a child process (default) and/or inline (holds the GIL)",
+    )
+    parser.add_argument("--trials", type=int, default=3, help="run_task goals (0: skip the orchestrator part)")
     parser.add_argument("--frames", type=int, default=30, help="frames generated per run_task")
     parser.add_argument("--domain", type=int, default=None, help="ROS_DOMAIN_ID (default: own)")
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -174,24 +188,33 @@ def main() -> int:
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     load0 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     timings = []
-    for rate in args.camera_rates:
-        print(f"sim bringup timing, camera {rate} Hz, {args.seconds:.0f} s ...", file=sys.stderr)
-        timings.append(bench_sim_timing(args.seconds, args.warmup, rate))
-    print(f"orchestrator, {args.trials} run_task goals ...", file=sys.stderr)
-    orch = bench_orchestrator(args.trials, args.frames)
+    for render, rate in itertools.product(args.render, args.camera_rates):
+        print(f"sim bringup timing, camera {rate} Hz rendered {render}, {args.seconds:.0f} s ...", file=sys.stderr)
+        timings.append(bench_sim_timing(args.seconds, args.warmup, rate, render == "process"))
+    orch = []
+    if args.trials > 0:
+        print(f"orchestrator, {args.trials} run_task goals ...", file=sys.stderr)
+        orch = bench_orchestrator(args.trials, args.frames)
     load1 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"\nload average before {load0}, after {load1} ({os.cpu_count()} CPUs)\n")
     print("| stream (sim bringup) | nominal | achieved | median interval | jitter std | jitter p99 | max gap | "
           "latency p50 / p99 |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for timing, (key, label) in itertools.product(
-        timings, (("joint_states", "joint_states (camera {} Hz)"), ("color", "camera/color/image_raw {}x{}"))
+        timings, (("joint_states", "joint_states (camera {} Hz, {})"), ("color", "camera/color/image_raw {}x{}"))
     ):
         s = timing[key]
-        label = label.format(*(timing["camera_size"] if key == "color" else [timing["color"]["nominal_hz"]]))
+        where = "render process" if timing["render_process"] else "inline render"
+        label = label.format(*(timing["camera_size"] if key == "color" else [timing["color"]["nominal_hz"], where]))
         print(f"| {label} | {s['nominal_hz']:.0f} Hz | {s['rate_hz']:.1f} Hz | {s['interval_median_ms']:.2f} ms | "
               f"{s['jitter_std_ms']:.2f} ms | {s['jitter_p99_ms']:.2f} ms | {s['max_gap_ms']:.1f} ms | "
               f"{s['latency_p50_ms']:.2f} / {s['latency_p99_ms']:.2f} ms |")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"timing": timings, "orchestrator": orch, "load": [load0, load1]}, indent=2)
+        )
+    if not orch:
+        return 0
     print(f"\n| run_task (capture + generate_video, {args.frames} frames) | wall | capture | generate_video | "
           "overhead (wall - stages) | of which before the first stage |")  # fmt: skip
     print("|---|---|---|---|---|---|")
@@ -201,10 +224,6 @@ def main() -> int:
               f"{r['overhead_s'] * 1e3:.0f} ms | {r['before_stages_s'] * 1e3:.0f} ms |")  # fmt: skip
     oh = np.array([r["overhead_s"] for r in orch]) * 1e3
     print(f"| median | | | | {np.median(oh):.0f} ms | |")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"timing": timings, "orchestrator": orch, "load": [load0, load1]}, indent=2)
-        )
     return 0
 
 

@@ -24,6 +24,11 @@ class SimWorldConfig:
     object_pose_rate_hz: float = param(
         30.0, "rate of the ground-truth object_pose (tracker stand-in)", range=(1.0, 240.0)
     )
+    render_process: bool = param(
+        True,
+        "render the camera in a child process (PyBullet's renderer holds the GIL and would stall joint_states)",
+        read_only=True,
+    )
 
 
 @dataclass

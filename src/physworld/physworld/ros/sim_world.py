@@ -27,6 +27,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from ..configs import SimWorldConfig
+from ..errors import PhysWorldError
 from ..sim.robot_io import SimRobotIO
 from .conversions import camera_info_from_intrinsics, numpy_to_image, pose_from_matrix
 from .params import declare_config
@@ -38,9 +39,11 @@ class SimWorldNode(Node):
         super().__init__("sim_world", **kwargs)
         self.cfg = declare_config(self, SimWorldConfig)
         self._lock = threading.Lock()  # PyBullet clients are not thread-safe
-        self.sim = SimRobotIO.create(self.cfg.task, self.cfg.seed, (self.cfg.image_width, self.cfg.image_height))
+        size = (self.cfg.image_width, self.cfg.image_height)
+        self.sim = SimRobotIO.create(self.cfg.task, self.cfg.seed, size, render_process=self.cfg.render_process)
         self.get_logger().info(
-            f"ground-truth scene '{self.sim.task_name}' (seed {self.cfg.seed}) with {len(self.sim.joint_names)} joints"
+            f"ground-truth scene '{self.sim.task_name}' (seed {self.cfg.seed}) with {len(self.sim.joint_names)} "
+            f"joints; camera rendered {'in a child process' if self.cfg.render_process else 'in this process'}"
         )
         self.pub_color = self.create_publisher(Image, "camera/color/image_raw", 5)
         self.pub_depth = self.create_publisher(Image, "camera/depth/image_raw", 5)
@@ -82,13 +85,19 @@ class SimWorldNode(Node):
         self.pub_joints.publish(msg)
 
     def _on_camera(self) -> None:
-        with self._lock:
-            rgb, depth = self.sim.render_rgbd()
-        stamp = self.get_clock().now().to_msg()
-        frame = self.cfg.camera_frame
-        color_msg = numpy_to_image(rgb, "rgb8", frame_id=frame, stamp=stamp)
-        depth_msg = numpy_to_image(depth, "32FC1", frame_id=frame, stamp=stamp)
-        info = camera_info_from_intrinsics(self.sim.intrinsics, frame_id=frame, stamp=stamp)
+        with self._lock:  # with a render process only the state snapshot needs the sim
+            stamp = self.get_clock().now().to_msg()  # the time the frame shows, not when it is done
+            state = self.sim.render_state()
+            frame = self.sim.render_rgbd() if state is None else None
+        try:
+            rgb, depth = frame if frame is not None else self.sim.render_rgbd(state)
+        except PhysWorldError as exc:
+            self.get_logger().error(f"camera frame not rendered: {exc}", throttle_duration_sec=5.0)
+            return
+        frame_id = self.cfg.camera_frame
+        color_msg = numpy_to_image(rgb, "rgb8", frame_id=frame_id, stamp=stamp)
+        depth_msg = numpy_to_image(depth, "32FC1", frame_id=frame_id, stamp=stamp)
+        info = camera_info_from_intrinsics(self.sim.intrinsics, frame_id=frame_id, stamp=stamp)
         self.pub_color.publish(color_msg)
         self.pub_depth.publish(depth_msg)
         self.pub_info.publish(info)

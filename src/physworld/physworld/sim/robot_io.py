@@ -3,7 +3,12 @@ arm and gripper commands), on top of ``build_task_scene`` and the PyBullet arm b
 
 Two sim-only extras: :meth:`SimRobotIO.moved_object_pose` is the ground-truth pose of the task's
 moved object (a perfect object-pose tracker stand-in; on a real robot a tracker publishes the same
-topic), and :meth:`SimRobotIO.task_success` evaluates the task's ground-truth success predicate."""
+topic), and :meth:`SimRobotIO.task_success` evaluates the task's ground-truth success predicate.
+
+With ``render_process=True`` frames are rendered by a :class:`~physworld.sim.render_worker.RenderWorker`
+(a child process with a copy of the scene), so a render does not hold this process's GIL: take
+:meth:`SimRobotIO.render_state` where the scene is guarded, then call :meth:`SimRobotIO.render_rgbd`
+with it outside the guard."""
 
 from __future__ import annotations
 
@@ -14,22 +19,30 @@ import numpy as np
 from ..control.arm_backend import PyBulletArm
 from ..errors import InputError
 from .camera import CameraIntrinsics
+from .render_worker import RenderWorker, SceneState, scene_state
 from .tasks import resolve_task
 from .world import TaskScene, build_task_scene
 
 
 class SimRobotIO:
-    def __init__(self, scene: TaskScene, image_size: tuple[int, int]):
+    def __init__(self, scene: TaskScene, image_size: tuple[int, int], renderer: RenderWorker | None = None):
         if scene.robot is None:
             raise InputError("sim_world needs a scene with the robot (with_robot=True)")
-        self.scene, self.image_size = scene, image_size
+        self.scene, self.image_size, self.renderer = scene, image_size, renderer
         self.arm = PyBulletArm(scene.client, body=scene.robot.body_id, step_physics=False, physics_dt=scene.dt)
         self.joint_names = list(self.arm.joint_names + self.arm.gripper_joints)
         self.arm.command_positions(self.arm.read_joint_state().position[: len(self.arm.joint_names)], 0.0)
 
     @classmethod
-    def create(cls, task: str, seed: int, image_size: tuple[int, int]) -> SimRobotIO:
-        return cls(build_task_scene(resolve_task(task), seed, image_size=image_size), image_size)
+    def create(cls, task: str, seed: int, image_size: tuple[int, int], render_process: bool = False) -> SimRobotIO:
+        spec = resolve_task(task)
+        scene = build_task_scene(spec, seed, image_size=image_size)
+        try:
+            renderer = RenderWorker(spec.name, seed, image_size) if render_process else None
+        except BaseException:
+            scene.close()
+            raise
+        return cls(scene, image_size, renderer)
 
     @property
     def task_name(self) -> str:
@@ -63,7 +76,15 @@ class SimRobotIO:
             f"{name} at [{pose[0]:.3f}, {pose[1]:.3f}, {pose[2]:.3f}]"
         )
 
-    def render_rgbd(self) -> tuple[np.ndarray, np.ndarray]:
+    def render_state(self) -> SceneState | None:
+        """What the render process needs of the scene now (None when rendering in this process)."""
+        return scene_state(self.scene) if self.renderer is not None else None
+
+    def render_rgbd(self, state: SceneState | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 HxWx3 and depth float32 metres (NaN = no reading). With a render process,
+        renders ``state`` (default: the scene now) there; otherwise renders in this process."""
+        if self.renderer is not None:
+            return self.renderer.render(state if state is not None else scene_state(self.scene))
         rgb, depth, _ = self.scene.render()
         return rgb, depth
 
@@ -84,7 +105,11 @@ class SimRobotIO:
         task, seed, client = self.scene.task, self.scene.seed, self.scene.client
         self.scene = build_task_scene(task, seed, client=client, image_size=self.image_size)
         self.scene.owns_client = True
-        self.__init__(self.scene, self.image_size)
+        if self.renderer is not None:
+            self.renderer.reset()
+        self.__init__(self.scene, self.image_size, self.renderer)
 
     def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
         self.scene.close()
