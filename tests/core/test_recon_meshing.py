@@ -4,6 +4,7 @@ import pytest
 from physworld.errors import ConfigError, InputError
 from physworld.recon.gravity import find_support_plane, gravity_transform
 from physworld.recon.meshing import (
+    closed_convex_hull,
     complete_background_depth,
     heightmap_mesh,
     object_mesh,
@@ -109,6 +110,32 @@ def test_object_mesh_errors():
     flat = np.c_[np.random.default_rng(0).uniform(0, 0.1, (100, 2)), np.zeros(100)]  # on the plane
     with pytest.raises(InputError, match="object point"):
         object_mesh(flat)
+
+
+# three nearly collinear points on the base (as a depth map's straight edges give): qhull's
+# triangulation has a zero-area sliver there, which trimesh drops, and its plain hull is open
+SLIVER = [
+    [0.048439504595788475, -0.057865539310659915, 0.035421131418625774],
+    [0.03801393711270701, -0.06119602517926629, 0.0],
+    [0.04336269660606469, -0.05948734451646655, 0.0],
+    [0.04447281685069041, -0.05913271255690123, 0.0],
+    [0.06802477993234628, 0.016812688754732255, 0.0],
+]
+
+
+def test_closed_convex_hull_closes_qhull_slivers():
+    import trimesh
+
+    pts = np.array(SLIVER)
+    assert not trimesh.convex.convex_hull(pts).is_watertight  # the failure this guards against
+    hull = closed_convex_hull(pts)
+    assert hull.is_watertight
+    assert hull.volume == pytest.approx(trimesh.convex.convex_hull(pts).volume, rel=1e-3)
+    assert np.abs(hull.vertices[:, None] - pts[None]).sum(axis=2).min(axis=1).max() < 1e-5  # barely moved
+    # the joggle never gives a flat set a volume
+    flat = np.c_[np.random.default_rng(0).uniform(0, 0.1, (50, 2)), np.full(50, 0.02)]
+    with pytest.raises(InputError, match="degenerate"):
+        closed_convex_hull(flat)
 
 
 def test_background_completion_fills_the_hole_on_the_plane():

@@ -7,7 +7,8 @@ Objects
     The observed (one-sided) points of an object, in the gravity-aligned world frame, are cleaned
     (radius outlier removal), extruded straight down to the support plane (object-on-ground
     assumption: the object fills the space between what is seen and the plane), optionally mirrored
-    about a vertical plane for the hidden back, and closed by their convex hull (trimesh, watertight).
+    about a vertical plane for the hidden back, and closed by their convex hull (trimesh, watertight;
+    :func:`closed_convex_hull` closes the slivers qhull leaves at nearly collinear points).
     The object frame has its origin at the hull's centre of mass and z = world up; its yaw is that of
     the minimum-area rectangle around the footprint (``trimesh.bounds.oriented_bounds_2D``).
 Background
@@ -86,6 +87,42 @@ def mirror_hidden_side(points_world: np.ndarray, camera_position: np.ndarray) ->
     return np.concatenate([p, mirrored])
 
 
+def closed_convex_hull(points: np.ndarray, joggle: tuple[float, ...] = (1e-6, 1e-5, 1e-4)):
+    """Watertight convex hull (trimesh) of ``points`` (N, 3).
+
+    qhull's triangulated output can hold zero-area slivers across nearly collinear points of a
+    merged facet (the straight edges of a depth map give many); trimesh drops those faces and the
+    hull is left open. Then the hull is retried on the points moved by a deterministic random
+    joggle of each size in ``joggle`` (metres, smallest first): the slivers get an area and close.
+    A joggle is only used on points at least 100 times thicker than it (extent along their thinnest
+    principal axis), so that it never gives a flat set a volume. Raises InputError for degenerate
+    (flat, collinear) input."""
+    import trimesh
+
+    p = np.asarray(points, dtype=float)
+    thickness = _thickness(p)
+    rng = np.random.default_rng(0)
+    for scale in (0.0, *(j for j in joggle if 100.0 * j <= thickness)):
+        q = p if scale == 0.0 else p + rng.normal(0.0, scale, p.shape)
+        try:
+            with np.errstate(invalid="ignore", divide="ignore"):  # trimesh's centre of a flat hull
+                hull = trimesh.convex.convex_hull(q)
+        except Exception as exc:  # qhull: degenerate (collinear/coplanar) input
+            raise InputError(f"object points are degenerate, no closed hull: {exc}") from exc
+        if hull.is_watertight and hull.volume > 0:
+            return hull
+    raise InputError("object points are degenerate (flat): the convex hull has no volume")
+
+
+def _thickness(points: np.ndarray) -> float:
+    """Extent of ``points`` along their thinnest principal axis (0 for fewer than 4 points)."""
+    if len(points) < 4:
+        return 0.0
+    q = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(q, full_matrices=False)
+    return float(np.ptp(q @ vt[-1]))
+
+
 def object_mesh(
     points_world: np.ndarray,
     plane_height: float = 0.0,
@@ -118,12 +155,7 @@ def object_mesh(
     foot = p.copy()
     foot[:, 2] = plane_height  # extrude down to the support plane
     cloud = np.concatenate([p, foot])
-    try:
-        hull = trimesh.convex.convex_hull(cloud)
-    except Exception as exc:  # qhull: degenerate (collinear/coplanar) input
-        raise InputError(f"object points are degenerate, no closed hull: {exc}") from exc
-    if not hull.is_watertight or hull.volume <= 0:
-        raise InputError("object points are degenerate (flat): the convex hull has no volume")
+    hull = closed_convex_hull(cloud)
     T_2d, _ = trimesh.bounds.oriented_bounds_2D(cloud[:, :2])
     yaw = -float(np.arctan2(T_2d[1, 0], T_2d[0, 0]))  # T_2d rotates the points into the rectangle's axes
     c, s = np.cos(yaw), np.sin(yaw)
