@@ -1,7 +1,8 @@
 """Graph test (real DDS): sim_world + arm_controller + residual_policy. A tiny policy trained in the
 test (oracle world model of the sim's scene, 128 PPO steps) drives the simulated arm through
 arm_controller; execute_task answers with success or a failure reason, cancel stops the stream,
-and a missing policy directory is answered with a clear error while the node keeps serving."""
+a second goal while one runs is rejected, and a missing policy directory is answered with a clear
+error while the node keeps serving."""
 
 import threading
 import time
@@ -126,6 +127,8 @@ def test_cancel_e_stop_and_missing_policy_are_answered(arm_graph, policy_dir, tm
     while not any(f.feedback.step >= 5 for f in feedback):
         assert time.monotonic() < end, "no execute_task feedback"
         time.sleep(0.05)
+    other = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "second goal")
+    assert not other.accepted  # one goal drives the arm: a second one is rejected while it runs
     _wait(handle.cancel_goal_async(), 10, "cancel")
     res = _wait(handle.get_result_async(), 10, "result")
     assert res.result.failure_reason == "cancelled" and not res.result.success

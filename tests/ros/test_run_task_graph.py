@@ -3,19 +3,22 @@ generate_video through the camera_capture service and the generate_video action,
 per stage, and writes the run directory. Bad goals are answered with a reason."""
 
 import json
+import time
 
+import numpy as np
 import pytest
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
 from physworld.ros.bringup import Bringup
+from physworld.video import GeneratedVideo, VideoGenerator
+from physworld.video import base as video_base
 from physworld_interfaces.action import GenerateVideo, RunTask
 
 pytestmark = pytest.mark.ros
 
 
-@pytest.fixture
-def sim_graph(tmp_path):
+def _start_sim_graph(tmp_path, video_backend: str = "sim_rollout") -> Bringup:
     params = tmp_path / "params.yaml"
     params.write_text(
         "sim_world:\n  ros__parameters:\n    task: lid_on_pot\n    seed: 1\n    image_width: 160\n"
@@ -23,15 +26,53 @@ def sim_graph(tmp_path):
         "task_orchestrator:\n  ros__parameters:\n    stages: [capture, generate_video]\n    default_frames: 6\n"
         f"    run_root: {tmp_path / 'runs'}\n"
         f"video_generation_client:\n  ros__parameters:\n    run_root: {tmp_path / 'videos'}\n"
+        f"    backend: {video_backend}\n"
     )
-    up = Bringup(["sim_world", "camera_capture", "video_generation_client", "task_orchestrator"], params).start()
+    return Bringup(["sim_world", "camera_capture", "video_generation_client", "task_orchestrator"], params).start()
+
+
+@pytest.fixture
+def sim_graph(tmp_path):
+    up = _start_sim_graph(tmp_path)
+    yield up
+    up.shutdown()
+
+
+class SlowGenerator(VideoGenerator):
+    """A test backend: repeats the first frame, ``delay_s`` per frame, reporting progress per frame
+    (where a cancel request is honoured); with ``fail_after`` it raises after that many frames."""
+
+    name = "slow_test"
+    delay_s, fail_after = 0.25, None
+
+    def _generate(self, first_rgb, task_text, n_frames, seed, progress):
+        for i in range(n_frames):
+            if self.fail_after is not None and i == self.fail_after:
+                raise RuntimeError(f"test backend died after {i} frames")
+            time.sleep(self.delay_s)
+            progress(i + 1, n_frames)
+        return GeneratedVideo(np.repeat(first_rgb[None], n_frames, 0), 10.0, task_text, seed, self.name)
+
+
+class FailingGenerator(SlowGenerator):
+    name, fail_after = "failing_test", 2
+
+
+@pytest.fixture
+def test_backends(monkeypatch):
+    """The test backends in physworld.video's registry (the nodes run in this process)."""
+    for cls in (SlowGenerator, FailingGenerator):
+        monkeypatch.setitem(video_base._REGISTRY, cls.name, cls)
+
+
+@pytest.fixture
+def slow_graph(tmp_path, test_backends):
+    up = _start_sim_graph(tmp_path, SlowGenerator.name)
     yield up
     up.shutdown()
 
 
 def _wait(future, timeout, what):
-    import time
-
     end = time.monotonic() + timeout
     while not future.done():
         assert time.monotonic() < end, f"timed out waiting for {what}"
@@ -80,6 +121,44 @@ def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tm
     result = _wait(handle.get_result_async(), 30, "video result").result
     assert not result.success and "no_such_backend" in result.message
     assert not (tmp_path / "v").exists()
+
+
+def _goal(run_dir):
+    return RunTask.Goal(task_text="put the lid on the pot", seed=1, run_dir=str(run_dir))
+
+
+def _send(client, goal, feedback=None, timeout=10):
+    cb = None if feedback is None else (lambda m: feedback.append(m.feedback))
+    return _wait(client.send_goal_async(goal, feedback_callback=cb), timeout, "run_task goal")
+
+
+def _until(condition, timeout, what):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _video_started(feedback):
+    return lambda: any(f.status.stage == "generate_video" and 0.0 < f.status.progress < 1.0 for f in feedback)
+
+
+def test_a_second_run_task_goal_while_one_runs_is_rejected(slow_graph, tmp_path):
+    node = slow_graph.add_node(Node("busy_client", context=slow_graph.context))
+    client = ActionClient(node, RunTask, "run_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    feedback = []
+    first = _send(client, _goal(tmp_path / "a"), feedback)
+    assert first.accepted
+    _until(_video_started(feedback), 30, "the first goal's video stage")
+    second = _send(client, _goal(tmp_path / "b"))
+    assert not second.accepted  # one arm, one loop: rejected, not queued
+    result = _wait(first.get_result_async(), 60, "first result").result
+    assert result.success, result.message
+    assert not (tmp_path / "b").exists()
+    third = _send(client, _goal(tmp_path / "c"))
+    assert third.accepted  # free again once the first goal has its result
+    assert _wait(third.get_result_async(), 60, "third result").result.success
 
 
 def test_run_task_whole_loop_on_a_reconstructed_scene(tmp_path):

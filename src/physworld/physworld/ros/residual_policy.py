@@ -13,6 +13,9 @@ arm_controller for mode ``policy`` first and for ``hold`` when done, watches
 ``arm_controller/status`` (e-stop, hand-over). When the sim's ``task_success`` service exists its
 ground-truth verdict decides the result (a world-model target reached but the task not achieved is
 a ``dynamics`` failure). The loop runs in a worker thread; this file is glue.
+
+Each action takes one goal at a time (``goal_gate``: a second goal is rejected while one is
+active); ``execute_task`` is not blocked by a running ``train_policy``, which never moves the arm.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -39,6 +41,7 @@ from physworld_interfaces.srv import SetControlMode
 from ..configs import ResidualPolicyConfig
 from ..errors import InputError, PhysWorldError
 from ..policy.execution import ArmSample, ExecutionConfig, execute
+from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import GoalCancelled, run_off_executor, spin_node
 
@@ -114,16 +117,10 @@ class ResidualPolicyNode(Node):
             if self.cfg.task_success_service
             else None
         )
-        self._executing = threading.Lock()
         self._runners: dict[str, object] = {}
-        self._train_server = ActionServer(
-            self, TrainPolicy, "train_policy", execute_callback=self._train,
-            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
-            callback_group=group)  # fmt: skip
-        self._exec_server = ActionServer(
-            self, ExecuteTask, "execute_task", execute_callback=self._execute,
-            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
-            callback_group=group)  # fmt: skip
+        # one goal per server; execute_task is not blocked by a running train_policy (README, docs)
+        self._train_server = single_goal_server(self, TrainPolicy, "train_policy", self._train, group)
+        self._exec_server = single_goal_server(self, ExecuteTask, "execute_task", self._execute, group)
 
     # --- train_policy -------------------------------------------------------------------------
     async def _train(self, goal_handle):
@@ -198,10 +195,6 @@ class ResidualPolicyNode(Node):
     # --- execute_task -------------------------------------------------------------------------
     async def _execute(self, goal_handle):
         goal, result = goal_handle.request, ExecuteTask.Result()
-        if not self._executing.acquire(blocking=False):
-            goal_handle.abort()
-            result.message, result.failure_reason = "another execute_task goal is running", "cancelled"
-            return result
         try:
             res = await run_off_executor(lambda: self._execute_work(goal, goal_handle))
         except Exception as exc:  # answer every goal; the node keeps running
@@ -210,8 +203,6 @@ class ResidualPolicyNode(Node):
             goal_handle.abort()
             result.message = str(exc)
             return result
-        finally:
-            self._executing.release()
         result.success, result.failure_reason, result.steps = res.success, res.failure_reason, res.steps
         result.message = res.message
         if res.failure_reason == "cancelled" and goal_handle.is_cancel_requested:

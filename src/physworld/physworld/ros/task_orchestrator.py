@@ -3,6 +3,7 @@
 Chains the stages of the loop by calling the other nodes (capture_rgbd service, generate_video,
 reconstruct_scene, train_policy, execute_task actions) with feedback per stage; writes a run
 directory with ``run.json`` and ``report.md``. Cancelling the goal cancels the running stage.
+One goal at a time: a goal sent while one runs is rejected (``goal_gate``).
 Which stages run is a parameter (``stages``); the stage order and checks live in
 ``physworld.orchestration``.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -25,6 +26,7 @@ from ..errors import InputError, PhysWorldError
 from ..orchestration import RunRecord, StageRecord, check_stages, check_task_text, save_capture, write_report
 from .conversions import image_to_numpy, intrinsics_from_camera_info
 from .futures import StageTimeout, await_with_timeout, wait_done, wait_for_server
+from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import spin_node
 
@@ -44,15 +46,7 @@ class TaskOrchestratorNode(Node):
         self.recon_client = ActionClient(self, ReconstructScene, "reconstruct_scene", callback_group=group)
         self.train_client = ActionClient(self, TrainPolicy, "train_policy", callback_group=group)
         self.exec_client = ActionClient(self, ExecuteTask, "execute_task", callback_group=group)
-        self._server = ActionServer(
-            self,
-            RunTask,
-            "run_task",
-            execute_callback=self._execute,
-            callback_group=group,
-            goal_callback=lambda _g: GoalResponse.ACCEPT,
-            cancel_callback=lambda _h: CancelResponse.ACCEPT,
-        )
+        self._server = single_goal_server(self, RunTask, "run_task", self._execute, group)
 
     def _feedback(self, goal_handle, index: int, stage: str, progress: float, detail: str) -> None:
         status = StageStatus(stage=stage, index=index, count=len(self.stages), progress=progress, detail=detail)
@@ -188,7 +182,7 @@ class TaskOrchestratorNode(Node):
             client.send_goal_async(goal, feedback_callback=on_feedback), self.cfg.server_wait_s, f"{what} goal"
         )
         if not sub.accepted:
-            raise StageFailed(f"{what} goal was rejected")
+            raise StageFailed(f"{what} goal was rejected: its server runs one goal at a time and is busy with another")
         result_future = sub.get_result_async()
         deadline = time.monotonic() + self.cfg.stage_timeout_s
         while not result_future.done():

@@ -7,7 +7,6 @@ generation runs off the executor thread with per-frame feedback and honours canc
 
 from __future__ import annotations
 
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -15,6 +14,7 @@ from physworld_interfaces.action import GenerateVideo
 
 from ..configs import VideoGenerationConfig
 from ..video import make_generator
+from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import spin_node
 from .video_action import execute_generate_video
@@ -24,15 +24,8 @@ class VideoGenerationNode(Node):
     def __init__(self, **kwargs):
         super().__init__("video_generation_client", **kwargs)
         self.cfg = declare_config(self, VideoGenerationConfig)
-        self._server = ActionServer(
-            self,
-            GenerateVideo,
-            "generate_video",
-            execute_callback=self._execute,
-            goal_callback=lambda _goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda _h: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup(),
-        )
+        group = ReentrantCallbackGroup()
+        self._server = single_goal_server(self, GenerateVideo, "generate_video", self._execute, group)
 
     def _backend_config(self, name: str) -> dict:
         if name == "http":

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 from nav_msgs.msg import Path as PathMsg
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -41,6 +40,7 @@ from ..recon.self_filter import robot_pixel_mask
 from ..sim.tasks import resolve_task
 from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
+from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import GoalCancelled, run_off_executor, spin_node
 from .scene_markers import bundle_markers, trajectory_path
@@ -57,18 +57,15 @@ class WorldModelNode(Node):
         self.pub_target = self.create_publisher(PathMsg, "world_model/target_trajectory", latched)
         self._joints: tuple[float, dict[str, float]] | None = None  # (receive time, name -> position)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 10)
-        self._server = ActionServer(
-            self, ReconstructScene, "reconstruct_scene", execute_callback=self._execute,
-            goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
-            callback_group=ReentrantCallbackGroup())  # fmt: skip
+        self._server = single_goal_server(self, ReconstructScene, "reconstruct_scene", self._execute,
+                                          ReentrantCallbackGroup())  # fmt: skip
         self._predictor = None
         if self.cfg.world_model_checkpoint:
             from ..video.world_model_backend import WorldModelGenerator
 
             self._predictor = WorldModelGenerator(self.cfg.world_model_checkpoint, device=self.recon_cfg.device)
-            ActionServer(self, GenerateVideo, "predict_video", execute_callback=self._predict,
-                         goal_callback=lambda _g: GoalResponse.ACCEPT, cancel_callback=lambda _h: CancelResponse.ACCEPT,
-                         callback_group=ReentrantCallbackGroup())  # fmt: skip
+            self._predict_server = single_goal_server(self, GenerateVideo, "predict_video", self._predict,
+                                                      ReentrantCallbackGroup())  # fmt: skip
             self.get_logger().info(
                 f"4D world model {self.cfg.world_model_checkpoint} ({self._predictor.kind}) on "
                 f"{self._predictor.device}: serving predict_video"
