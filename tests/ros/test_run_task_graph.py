@@ -1,14 +1,17 @@
 """Graph test (real DDS): the sim graph + task_orchestrator; a run_task goal runs capture ->
 generate_video through the camera_capture service and the generate_video action, with feedback
-per stage, and writes the run directory. Bad goals are answered with a reason."""
+per stage, and writes the run directory. Bad goals are answered with a reason, a second goal while
+one runs is rejected, and a cancel mid-stage cancels the stage's sub-goal before run_task ends."""
 
 import json
 import time
 
 import numpy as np
 import pytest
+from action_msgs.msg import GoalStatus, GoalStatusArray
 from rclpy.action import ActionClient
 from rclpy.node import Node
+from rclpy.qos import qos_profile_action_status_default
 
 from physworld.ros.bringup import Bringup
 from physworld.video import GeneratedVideo, VideoGenerator
@@ -159,6 +162,36 @@ def test_a_second_run_task_goal_while_one_runs_is_rejected(slow_graph, tmp_path)
     third = _send(client, _goal(tmp_path / "c"))
     assert third.accepted  # free again once the first goal has its result
     assert _wait(third.get_result_async(), 60, "third result").result.success
+
+
+def test_cancel_mid_stage_cancels_the_sub_goal_and_the_next_goal_runs(slow_graph, tmp_path):
+    node = slow_graph.add_node(Node("cancel_client", context=slow_graph.context))
+    video_states = set()  # (goal id, status) of generate_video goals, from its status topic
+    node.create_subscription(
+        GoalStatusArray, "generate_video/_action/status",
+        lambda m: video_states.update((bytes(s.goal_info.goal_id.uuid), s.status) for s in m.status_list),
+        qos_profile_action_status_default,
+    )  # fmt: skip
+    client = ActionClient(node, RunTask, "run_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    feedback = []
+    handle = _send(client, _goal(tmp_path / "run"), feedback)
+    _until(_video_started(feedback), 30, "the video stage")
+    _wait(handle.cancel_goal_async(), 10, "cancel")
+    wrapped = _wait(handle.get_result_async(), 30, "cancelled result")
+    assert wrapped.status == GoalStatus.STATUS_CANCELED and not wrapped.result.success
+    msg = wrapped.result.message
+    assert "cancelled during stage 'generate_video'" in msg and "generate_video goal cancelled" in msg, msg
+    # run_task ends only once the sub-goal has stopped: its server says so, and wrote no video
+    _until(lambda: any(st == GoalStatus.STATUS_CANCELED for _, st in video_states), 5, "generate_video CANCELED")
+    assert not (tmp_path / "run" / "video" / "frames").exists()
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert not run["success"] and [s["ok"] for s in run["stages"]] == [True, False]
+    # both servers are free: the next goal is accepted at once and runs through
+    again = _send(client, _goal(tmp_path / "again"))
+    assert again.accepted
+    result = _wait(again.get_result_async(), 60, "next result").result
+    assert result.success, result.message
 
 
 def test_run_task_whole_loop_on_a_reconstructed_scene(tmp_path):

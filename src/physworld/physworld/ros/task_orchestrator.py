@@ -2,7 +2,9 @@
 
 Chains the stages of the loop by calling the other nodes (capture_rgbd service, generate_video,
 reconstruct_scene, train_policy, execute_task actions) with feedback per stage; writes a run
-directory with ``run.json`` and ``report.md``. Cancelling the goal cancels the running stage.
+directory with ``run.json`` and ``report.md``. Cancelling the goal cancels the running stage's
+sub-goal and waits until it has stopped (the arm holds, the stage's server is free) before the
+goal ends as cancelled.
 One goal at a time: a goal sent while one runs is rejected (``goal_gate``).
 Which stages run is a parameter (``stages``); the stage order and checks live in
 ``physworld.orchestration``.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -30,8 +33,14 @@ from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import spin_node
 
+CANCEL_WAIT_S = 10.0  # how long a cancelled (or timed-out) stage's sub-goal gets to stop
+
 
 class StageFailed(Exception):
+    pass
+
+
+class StageCancelled(StageFailed):
     pass
 
 
@@ -64,23 +73,31 @@ class TaskOrchestratorNode(Node):
         run_dir = Path(goal.run_dir or Path(self.cfg.run_root) / time.strftime("run_%Y%m%d_%H%M%S")).resolve()
         record = RunRecord(text, run_dir)
         ctx: dict = {"task_text": text, "task_name": goal.task_name, "seed": goal.seed, "run_dir": run_dir}
+        cancelled = False
         for index, stage in enumerate(self.stages):
+            if goal_handle.is_cancel_requested:
+                record.add(StageRecord(stage, False, "cancelled before it started", 0.0, {}))
+                cancelled, result.message = True, f"cancelled before stage '{stage}'"
+                break
             self._feedback(goal_handle, index, stage, 0.0, "starting")
             t0 = time.monotonic()
             try:
                 message, outputs = await getattr(self, f"_stage_{stage}")(goal_handle, index, ctx)
                 ok = True
+            except StageCancelled as exc:
+                message, outputs, ok, cancelled = str(exc), {}, False, True
             except (StageFailed, StageTimeout, PhysWorldError) as exc:
                 message, outputs, ok = str(exc), {}, False
             record.add(StageRecord(stage, ok, message, time.monotonic() - t0, outputs))
             self._feedback(goal_handle, index, stage, 1.0, message)
             if not ok:
-                result.message = f"stage '{stage}' failed: {message}"
+                what = f"cancelled during stage '{stage}'" if cancelled else f"stage '{stage}' failed"
+                result.message = f"{what}: {message}"
                 break
         result.run_dir = str(run_dir)
         result.report_path = str(write_report(record))
         result.success = record.success
-        if goal_handle.is_cancel_requested:
+        if cancelled:
             goal_handle.canceled()
         elif record.success:
             result.message = f"all {len(self.stages)} stages done; report: {result.report_path}"
@@ -187,18 +204,34 @@ class TaskOrchestratorNode(Node):
         deadline = time.monotonic() + self.cfg.stage_timeout_s
         while not result_future.done():
             if parent_handle.is_cancel_requested:
-                await sub.cancel_goal_async()
-                raise StageFailed(f"{what} cancelled")
+                raise StageCancelled(await self._stop(sub, result_future, what))
             if time.monotonic() > deadline:
-                await sub.cancel_goal_async()
-                raise StageTimeout(f"{what}: no result within {self.cfg.stage_timeout_s:.0f} s")
+                stopped = await self._stop(sub, result_future, what)
+                raise StageTimeout(f"{what}: no result within {self.cfg.stage_timeout_s:.0f} s; {stopped}")
             await wait_done(result_future, 0.2)
         wrapped = result_future.result()
+        if wrapped.status == GoalStatus.STATUS_CANCELED:  # cancelled by someone else
+            raise StageCancelled(f"{what} goal was cancelled: {wrapped.result.message}")
         if not wrapped.result.success:
             reason = getattr(wrapped.result, "failure_reason", "")
             prefix = f"failure reason '{reason}': " if reason else ""
             raise StageFailed(prefix + (wrapped.result.message or f"{what} failed (status {wrapped.status})"))
         return wrapped.result
+
+    async def _stop(self, sub, result_future, what: str) -> str:
+        """Cancel a stage's sub-goal and wait until it has stopped (the arm holds, the server is free
+        for the next goal); says how it ended."""
+        await sub.cancel_goal_async()
+        if not await wait_done(result_future, CANCEL_WAIT_S):
+            self.get_logger().error(f"{what} goal did not stop within {CANCEL_WAIT_S:.0f} s of its cancel")
+            return f"{what} goal cancelled but still running after {CANCEL_WAIT_S:.0f} s"
+        status = result_future.result().status
+        if status == GoalStatus.STATUS_CANCELED:
+            return f"{what} goal cancelled"
+        return f"{what} goal cancelled; it ended with status {_STATUS.get(status, status)}"
+
+
+_STATUS = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_ABORTED: "aborted"}
 
 
 def main(args=None) -> None:
