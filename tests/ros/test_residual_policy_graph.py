@@ -9,9 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from action_msgs.msg import GoalStatus
 from rclpy.action import ActionClient
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -150,3 +153,50 @@ def test_cancel_e_stop_and_missing_policy_are_answered(arm_graph, policy_dir, tm
     _wait(estop.call_async(SetBool.Request(data=True)), 5, "e_stop")
     res = _wait(handle.get_result_async(), 10, "result").result
     assert res.failure_reason == "e_stop" and not res.success, res
+
+
+def test_policy_runtime_raising_mid_run_aborts_the_goal_and_the_arm_holds(arm_graph, policy_dir, tmp_path):
+    """The policy runtime fails at its 6th step (a bug, a corrupt observation): execute_task aborts
+    with the error, nothing more is sent, arm_controller holds the arm in 'hold' mode (no wait for
+    the watchdog's policy-failure hand-over to teleop) and the node takes the next goal."""
+    residual = next(n for n in arm_graph.nodes if n.get_name() == "residual_policy")
+    runner = residual._runner(str(policy_dir))  # the runner the goal will use (cached by path)
+    act, calls = runner.act, [0]
+
+    def failing_act(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 5:
+            raise RuntimeError("policy runtime failed mid-run (test)")
+        return act(*args, **kwargs)
+
+    runner.act = failing_act  # the core object, not rclpy: the node's loop sees a raising runtime
+    node = arm_graph.add_node(Node("test_raise", context=arm_graph.context))
+    probe = Probe(node)
+    statuses = []
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
+    client = ActionClient(node, ExecuteTask, "execute_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "goal")
+    wrapped = _wait(handle.get_result_async(), 60, "execute_task result")
+    assert wrapped.status == GoalStatus.STATUS_ABORTED and not wrapped.result.success
+    msg = wrapped.result.message
+    assert "RuntimeError: policy runtime failed mid-run" in msg and "holds the arm (mode 'hold')" in msg, msg
+    assert calls[0] == 6 and "policy" in statuses  # it failed while it drove the arm
+    end = time.monotonic() + 5
+    while statuses[-1] != "hold":
+        assert time.monotonic() < end, f"arm_controller status {statuses}"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    with probe.lock:
+        n, q0 = len(probe.commands), probe.q.copy()
+    time.sleep(1.5)  # longer than arm_controller's policy_failure_timeout_s (1 s)
+    with probe.lock:
+        assert len(probe.commands) == n  # nothing sent after the failure
+        assert np.max(np.abs(probe.q - q0)) < 0.01  # the arm holds still
+    assert statuses[-1] == "hold"  # not handed to teleop
+    # the node keeps serving, with the runner loaded afresh
+    bad = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(tmp_path / "nope"))), 10, "goal")
+    assert bad.accepted
+    assert "policy.json missing" in _wait(bad.get_result_async(), 30, "result").result.message
+    assert residual._runner(str(policy_dir)) is not runner

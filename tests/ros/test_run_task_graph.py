@@ -1,7 +1,8 @@
 """Graph test (real DDS): the sim graph + task_orchestrator; a run_task goal runs capture ->
 generate_video through the camera_capture service and the generate_video action, with feedback
 per stage, and writes the run directory. Bad goals are answered with a reason, a second goal while
-one runs is rejected, and a cancel mid-stage cancels the stage's sub-goal before run_task ends."""
+one runs is rejected, a cancel mid-stage cancels the stage's sub-goal before run_task ends, and a
+stage node raising mid-goal makes run_task abort with the stage and the error."""
 
 import json
 import time
@@ -192,6 +193,41 @@ def test_cancel_mid_stage_cancels_the_sub_goal_and_the_next_goal_runs(slow_graph
     assert again.accepted
     result = _wait(again.get_result_async(), 60, "next result").result
     assert result.success, result.message
+
+
+@pytest.fixture
+def failing_graph(tmp_path, test_backends):
+    up = _start_sim_graph(tmp_path, FailingGenerator.name)
+    yield up
+    up.shutdown()
+
+
+def test_a_stage_node_raising_mid_goal_aborts_run_task_and_the_nodes_keep_serving(failing_graph, tmp_path):
+    node = failing_graph.add_node(Node("raise_client", context=failing_graph.context))
+    client = ActionClient(node, RunTask, "run_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    feedback = []
+    handle = _send(client, _goal(tmp_path / "run"), feedback)
+    wrapped = _wait(handle.get_result_async(), 60, "run_task result")
+    assert wrapped.status == GoalStatus.STATUS_ABORTED and not wrapped.result.success
+    msg = wrapped.result.message
+    assert "stage 'generate_video' failed" in msg and "RuntimeError: test backend died after 2 frames" in msg, msg
+    assert any(f.status.stage == "generate_video" and f.status.progress > 0 for f in feedback)  # it was mid-goal
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [s["ok"] for s in run["stages"]] == [True, False] and "RuntimeError" in run["stages"][1]["message"]
+    assert "test backend died" in (tmp_path / "run" / "report.md").read_text()
+    # video_generation_client still serves (another backend), and run_task takes the next goal
+    video = ActionClient(node, GenerateVideo, "generate_video")
+    assert video.wait_for_server(timeout_sec=10.0)
+    goal = GenerateVideo.Goal(task_text="put the lid on the pot", n_frames=2, backend=SlowGenerator.name,
+                              run_dir=str(tmp_path / "v"))  # fmt: skip
+    goal.image.encoding, goal.image.height, goal.image.width, goal.image.step = "rgb8", 16, 16, 48
+    goal.image.data = bytes(16 * 16 * 3)
+    res = _wait(_wait(video.send_goal_async(goal), 10, "video goal").get_result_async(), 30, "video result").result
+    assert res.success, res.message
+    again = _send(client, _goal(tmp_path / "again"))
+    assert again.accepted
+    assert "test backend died" in _wait(again.get_result_async(), 60, "second result").result.message
 
 
 def test_run_task_whole_loop_on_a_reconstructed_scene(tmp_path):

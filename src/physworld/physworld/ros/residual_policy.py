@@ -43,7 +43,11 @@ from ..errors import InputError, PhysWorldError
 from ..policy.execution import ArmSample, ExecutionConfig, execute
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import GoalCancelled, run_off_executor, spin_node
+from .runner import GoalCancelled, goal_failure, run_off_executor, spin_node
+
+
+class ExecutionAborted(PhysWorldError):
+    """The execution loop raised mid-run; the message says why and what the arm does now."""
 
 
 class RosArmLink:
@@ -144,10 +148,8 @@ class ResidualPolicyNode(Node):
             result.message = "cancelled"
             return result
         except Exception as exc:  # answer every goal; the node keeps running
-            if not isinstance(exc, (PhysWorldError, ValueError)):
-                self.get_logger().error(f"train_policy: unexpected {type(exc).__name__}: {exc}")
+            result.message = goal_failure(exc, "train_policy", self.get_logger())
             goal_handle.abort()
-            result.message = str(exc)
             return result
         last = res.curve[-1] if res.curve else {}
         result.success, result.policy_path, result.env_steps = True, str(res.out_dir), res.steps
@@ -197,11 +199,13 @@ class ResidualPolicyNode(Node):
         goal, result = goal_handle.request, ExecuteTask.Result()
         try:
             res = await run_off_executor(lambda: self._execute_work(goal, goal_handle))
-        except Exception as exc:  # answer every goal; the node keeps running
-            if not isinstance(exc, (PhysWorldError, ValueError)):
-                self.get_logger().error(f"execute_task: unexpected {type(exc).__name__}: {exc}")
+        except ExecutionAborted as exc:  # the loop raised mid-run (logged), the arm holds
             goal_handle.abort()
             result.message = str(exc)
+            return result
+        except Exception as exc:  # answer every goal; the node keeps running
+            result.message = goal_failure(exc, "execute_task", self.get_logger())
+            goal_handle.abort()
             return result
         result.success, result.failure_reason, result.steps = res.success, res.failure_reason, res.steps
         result.message = res.message
@@ -239,9 +243,16 @@ class ResidualPolicyNode(Node):
         def feedback(step: int, err: float, mode: str) -> None:
             goal_handle.publish_feedback(ExecuteTask.Feedback(step=step, tracking_error=err, mode=mode))
 
-        res = execute(runner, self.link, ecfg, lambda: goal_handle.is_cancel_requested, feedback)
-        if res.failure_reason not in ("e_stop",) and self.link.status() == "policy":
-            self._set_mode("hold")  # stop streaming on purpose: no policy-failure hand-over to teleop
+        try:
+            res = execute(runner, self.link, ecfg, lambda: goal_handle.is_cancel_requested, feedback)
+        except Exception as exc:  # nothing more is sent; the arm must not wait for the watchdog's hand-over
+            arm = self._hold_arm()
+            message = goal_failure(exc, "execute_task", self.get_logger())
+            self._runners.pop(str(Path(goal.policy_path).resolve()), None)  # loaded afresh next time
+            runner.close()
+            raise ExecutionAborted(f"{message}; {arm}") from exc
+        if res.failure_reason != "e_stop":
+            self._hold_arm()
         verdict = self._sim_success()
         if verdict is not None:  # in sim the ground truth is the judge, not the world model's target
             achieved, text = verdict
@@ -260,12 +271,23 @@ class ResidualPolicyNode(Node):
         future.add_done_callback(lambda _f: done.set())
         return future.result() if done.wait(timeout_s) else None
 
-    def _set_mode(self, mode: str) -> None:
+    def _set_mode(self, mode: str) -> bool:
         resp = self._call(self.mode_client, SetControlMode.Request(mode=mode))
         if resp is None:
             self.get_logger().warning(f"set_mode '{mode}': arm_controller did not answer")
         elif not resp.success:
             self.get_logger().warning(f"set_mode '{mode}' refused: {resp.message}")
+        return resp is not None and resp.success
+
+    def _hold_arm(self) -> str:
+        """Stop streaming on purpose: ask arm_controller for 'hold' while it is in 'policy' (the end
+        of the stream is then no policy failure handed to teleop). Says what the arm does now."""
+        status = self.link.status()
+        if status != "policy":
+            return f"arm_controller is in '{status or 'unknown'}' mode"
+        if self._set_mode("hold"):
+            return "arm_controller holds the arm (mode 'hold')"
+        return "set_mode 'hold' failed: arm_controller's watchdog holds the arm"
 
     def _sim_success(self) -> tuple[bool, str] | None:
         """The sim's ground-truth verdict (achieved, text), or None without a sim (a real robot)."""

@@ -31,6 +31,22 @@ class GoalCancelled(Exception):
     """Raised inside long work when the action client cancelled the goal."""
 
 
+def goal_failure(exc: BaseException, what: str, logger) -> str:
+    """The result message of a goal whose work raised ``exc``, logged. An expected error (a
+    PhysWorldError or ValueError names the problem) is the message as it is; anything else is a
+    bug or a crashed backend: the message names its type, the log has the traceback."""
+    from ..errors import PhysWorldError
+
+    if isinstance(exc, (PhysWorldError, ValueError)):
+        logger.warning(f"{what}: {exc}")
+        return str(exc)
+    import traceback
+
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    logger.error(f"{what}: unexpected {type(exc).__name__}: {exc}\n{trace}")
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
 async def run_off_executor(fn: Callable[[], object]) -> object:
     """Run ``fn`` in a worker thread and await it without holding an executor thread.
 

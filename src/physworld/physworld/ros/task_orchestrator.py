@@ -31,7 +31,7 @@ from .conversions import image_to_numpy, intrinsics_from_camera_info
 from .futures import StageTimeout, await_with_timeout, wait_done, wait_for_server
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import spin_node
+from .runner import goal_failure, spin_node
 
 CANCEL_WAIT_S = 10.0  # how long a cancelled (or timed-out) stage's sub-goal gets to stop
 
@@ -88,6 +88,8 @@ class TaskOrchestratorNode(Node):
                 message, outputs, ok, cancelled = str(exc), {}, False, True
             except (StageFailed, StageTimeout, PhysWorldError) as exc:
                 message, outputs, ok = str(exc), {}, False
+            except Exception as exc:  # a bug, or garbage from a stage's node: the goal still gets an answer
+                message, outputs, ok = goal_failure(exc, f"run_task stage '{stage}'", self.get_logger()), {}, False
             record.add(StageRecord(stage, ok, message, time.monotonic() - t0, outputs))
             self._feedback(goal_handle, index, stage, 1.0, message)
             if not ok:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from physworld_interfaces.action import GenerateVideo
 
-from ..errors import PhysWorldError
 from ..video import save_contact_sheet, save_video
 from .conversions import image_to_numpy
-from .runner import GoalCancelled, run_off_executor
+from .runner import GoalCancelled, goal_failure, run_off_executor
 
 
 async def execute_generate_video(
@@ -51,11 +50,8 @@ async def execute_generate_video(
         result.message = "cancelled"
         return result
     except Exception as exc:  # the node answers every goal and keeps running
-        if not isinstance(exc, (PhysWorldError, ValueError)):
-            logger.error(f"video goal: unexpected {type(exc).__name__}: {exc}")
-        logger.error(f"video goal failed: {exc}")
+        result.message = goal_failure(exc, f"video goal ({backend})", logger)
         goal_handle.abort()
-        result.message = str(exc)
         return result
     goal_handle.succeed()
     result.success, result.video_path, result.n_frames = True, str(out), n_frames

@@ -33,7 +33,7 @@ from physworld_interfaces.action import GenerateVideo, ReconstructScene
 from physworld_interfaces.msg import SceneObject, StageStatus
 
 from ..configs import WorldModelNodeConfig
-from ..errors import ConfigError, PhysWorldError
+from ..errors import ConfigError
 from ..recon.pipeline import ReconstructionConfig, reconstruct
 from ..recon.report import write_report
 from ..recon.self_filter import robot_pixel_mask
@@ -42,7 +42,7 @@ from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import GoalCancelled, run_off_executor, spin_node
+from .runner import GoalCancelled, goal_failure, run_off_executor, spin_node
 from .scene_markers import bundle_markers, trajectory_path
 from .video_action import execute_generate_video
 
@@ -105,10 +105,8 @@ class WorldModelNode(Node):
             result.message = "cancelled"
             return result
         except Exception as exc:  # answer every goal; the node keeps running
-            if not isinstance(exc, (PhysWorldError, ValueError)):
-                self.get_logger().error(f"reconstruct_scene: unexpected {type(exc).__name__}: {exc}")
+            result.message = goal_failure(exc, "reconstruct_scene", self.get_logger())
             goal_handle.abort()
-            result.message = str(exc)
             return result
         self._publish(res.bundle, bundle_dir)
         result.success, result.bundle_path = True, str(bundle_dir)
