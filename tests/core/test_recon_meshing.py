@@ -8,6 +8,7 @@ from physworld.recon.meshing import (
     complete_background_depth,
     heightmap_mesh,
     object_mesh,
+    plane_depth,
     transform_points,
 )
 from physworld.recon.segment import point_map, segment_first_frame
@@ -171,6 +172,9 @@ def test_background_completion_uses_scene_bounds_where_rays_miss_the_plane():
     for v in range(10, 20):
         t_plane = 0.5 / rays_y[v] if rays_y[v] > 0 else np.inf
         assert out[v, 15] == pytest.approx(min(t_plane, 1.2), rel=1e-5)  # ray hits the far wall z = 1.2 first
+    pd = plane_depth(intr, n, d)
+    for v in (5, 20, 29):
+        assert pd[v, 15] == pytest.approx(0.5 / rays_y[v], rel=1e-5) if rays_y[v] > 0 else np.isnan(pd[v, 15])
     with pytest.raises(InputError, match="lo < hi"):
         complete_background_depth(depth, occ, intr, n, d, bounds=(np.zeros(3), np.zeros(3)))
     with pytest.raises(InputError, match="must match"):

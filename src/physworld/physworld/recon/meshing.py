@@ -172,6 +172,14 @@ def ray_directions(intr: CameraIntrinsics) -> np.ndarray:
     return np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones(u.shape)], axis=-1)
 
 
+def plane_depth(intr: CameraIntrinsics, plane_normal: np.ndarray, plane_d: float) -> np.ndarray:
+    """(H, W) depth at which each pixel's ray meets the plane ``n . x + d = 0`` (camera frame);
+    NaN where the ray misses it (parallel, or behind the camera)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -float(plane_d) / (ray_directions(intr) @ np.asarray(plane_normal, dtype=float))
+    return np.where(np.isfinite(t) & (t > 0), t, np.nan).astype(np.float32)
+
+
 def complete_background_depth(
     depth: np.ndarray,
     occluded: np.ndarray,

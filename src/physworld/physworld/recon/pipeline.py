@@ -240,7 +240,7 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
     """Closed object meshes (name -> ObjectMesh), the observed surface points of each (object frame),
     the background height-map solid (world frame) and notes. A cluster whose points give no closed
     mesh (flat or too few) stays part of the background, unless it is the ``moved`` object."""
-    from .meshing import complete_background_depth, heightmap_mesh, object_mesh
+    from .meshing import complete_background_depth, heightmap_mesh, object_mesh, plane_depth
 
     objects, surfaces, notes = {}, {}, []
     for c in seg.objects:
@@ -269,6 +269,11 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
             keep |= c.mask
     depth = np.where(keep & ~occluded, first_depth, np.nan)
     filled = complete_background_depth(depth, occluded, intr, plane.normal, plane.d, T_world_camera=T_wc)
+    # the support plane's pixels lie on the plane the objects stand on (world z = plane_height); so do
+    # the low skirts of objects (below the segmentation's min_height) that would otherwise raise the
+    # height map under each object's rim, and eq. 3 would lift every object by them
+    flat = seg.plane_mask & keep & ~occluded
+    filled = np.where(flat, plane_depth(intr, T_wc[2, :3], T_wc[2, 3] - plane_height), filled)
     bg = unproject(filled, intr, T_wc)
     plane_xy = unproject(np.where(seg.plane_mask, first_depth, np.nan), intr, T_wc)[:, :2]
     lo, hi = plane_xy.min(0) - cfg.background_margin, plane_xy.max(0) + cfg.background_margin
