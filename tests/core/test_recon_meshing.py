@@ -19,7 +19,8 @@ TABLE_RGBA, OBJ_RGBA = (0.55, 0.4, 0.25, 1.0), (0.85, 0.15, 0.12, 1.0)
 
 
 def render(obj=None, eye=(0.25, -0.45, 0.45), target=(0.0, 0.0, 0.05)):
-    """Table top (z=0) with one object: ("box", (dx, dy, dz), yaw) or ("cyl", (radius, height)).
+    """Table top (z=0) with one object: ("box", (dx, dy, dz), yaw), ("cyl", (radius, height)) or
+    ("lid", ((radius, thickness), (knob radius, knob height))).
     Returns depth, body segmentation (object = body 1), T_world_optical; the RGB image of the
     last render is kept in ``render.rgb`` (brown table, red object)."""
     import pybullet as p
@@ -37,6 +38,14 @@ def render(obj=None, eye=(0.25, -0.45, 0.45), target=(0.0, 0.0, 0.05)):
             )
             q = p.getQuaternionFromEuler([0, 0, yaw])
             p.createMultiBody(0, s, v, basePosition=[0, 0, size[2] / 2], baseOrientation=q, physicsClientId=cid)
+        elif obj is not None and obj[0] == "lid":  # a disc with a knob on top
+            (r, t), (kr, kh) = obj[1]
+            for rad, hgt, z in ((r, t, t / 2), (kr, kh, t + kh / 2)):
+                s = p.createCollisionShape(p.GEOM_CYLINDER, radius=rad, height=hgt, physicsClientId=cid)
+                v = p.createVisualShape(
+                    p.GEOM_CYLINDER, radius=rad, length=hgt, rgbaColor=OBJ_RGBA, physicsClientId=cid
+                )
+                p.createMultiBody(0, s, v, basePosition=[0, 0, z], physicsClientId=cid)
         elif obj is not None:
             r, h = obj[1]
             s = p.createCollisionShape(p.GEOM_CYLINDER, radius=r, height=h, physicsClientId=cid)
@@ -101,6 +110,26 @@ def test_mirror_completes_the_hidden_back_of_a_tall_cylinder():
     assert full.extent[2] == pytest.approx(h, rel=0.1)
     with pytest.raises(ConfigError, match="camera position"):
         object_mesh(pw, mirror=True)
+
+
+def test_parts_completion_keeps_a_lids_knob_where_one_hull_fills_a_cone():
+    depth, _, T = render(("lid", ((0.09, 0.008), (0.014, 0.025))), eye=(0.3, -0.35, 0.45))
+    _, _, _, pw = reconstruct(depth, T)
+    parts, convex = object_mesh(pw), object_mesh(pw, completion="convex")
+    assert len(parts.mesh.split(only_watertight=False)) == 2 and parts.mesh.is_watertight
+    assert len(convex.mesh.split(only_watertight=False)) == 1
+    for om in (parts, convex):
+        np.testing.assert_allclose(om.extent, [0.18, 0.18, 0.033], atol=0.01)
+
+    def width_at(om, z):  # the mesh's horizontal section at height z above the table
+        sec = om.mesh.section(plane_origin=[0, 0, z - om.position[2]], plane_normal=[0, 0, 1])
+        return float(max(sec.extents[:2]))
+
+    assert width_at(parts, 0.02) == pytest.approx(0.028, abs=0.006)  # the knob
+    assert width_at(convex, 0.02) > 0.08  # a cone from the rim to the knob's top
+    assert parts.mesh.volume == pytest.approx(np.pi * (0.09**2 * 0.008 + 0.014**2 * 0.025), rel=0.2)
+    with pytest.raises(ConfigError, match="completion"):
+        object_mesh(pw, completion="nope")
 
 
 def test_object_mesh_errors():

@@ -7,8 +7,10 @@ Objects
     The observed (one-sided) points of an object, in the gravity-aligned world frame, are cleaned
     (radius outlier removal), extruded straight down to the support plane (object-on-ground
     assumption: the object fills the space between what is seen and the plane), optionally mirrored
-    about a vertical plane for the hidden back, and closed by their convex hull (trimesh, watertight;
-    :func:`closed_convex_hull` closes the slivers qhull leaves at nearly collinear points).
+    about a vertical plane for the hidden back, and closed part by part (:mod:`physworld.recon.parts`:
+    one convex hull per height level and near-convex piece of the footprint, so that a lid keeps its
+    knob and a pan its handle) or by one convex hull (trimesh, watertight; :func:`closed_convex_hull`
+    closes the slivers qhull leaves at nearly collinear points).
     The object frame has its origin at the hull's centre of mass and z = world up; its yaw is that of
     the minimum-area rectangle around the footprint (``trimesh.bounds.oriented_bounds_2D``).
 Background
@@ -28,6 +30,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..sim.camera import CameraIntrinsics
+
+COMPLETIONS = ("parts", "convex")
 
 
 @dataclass
@@ -131,10 +135,19 @@ def object_mesh(
     outlier_neighbors: int = 3,
     outlier_radius: float = 0.02,
     min_points: int = 20,
+    completion: str = "parts",
 ) -> ObjectMesh:
     """Closed object mesh from its observed points in the gravity-aligned world frame (z up, support
-    plane at ``plane_height``); see the module docstring. ``mirror`` needs ``camera_position``."""
+    plane at ``plane_height``); see the module docstring. ``mirror`` needs ``camera_position``.
+    ``completion``: "parts" closes each height level and near-convex piece by its own hull
+    (:mod:`physworld.recon.parts`: a lid keeps its knob, a pan its handle); "convex" closes all
+    points by one hull."""
     import trimesh
+
+    from .parts import parts_mesh
+
+    if completion not in COMPLETIONS:
+        raise ConfigError(f"completion must be one of {COMPLETIONS}, got {completion!r}")
 
     p = np.asarray(points_world, dtype=float)
     if p.ndim != 2 or p.shape[1] != 3:
@@ -155,7 +168,7 @@ def object_mesh(
     foot = p.copy()
     foot[:, 2] = plane_height  # extrude down to the support plane
     cloud = np.concatenate([p, foot])
-    hull = closed_convex_hull(cloud)
+    hull = closed_convex_hull(cloud) if completion == "convex" else parts_mesh(p, plane_height)
     T_2d, _ = trimesh.bounds.oriented_bounds_2D(cloud[:, :2])
     yaw = -float(np.arctan2(T_2d[1, 0], T_2d[0, 0]))  # T_2d rotates the points into the rectangle's axes
     c, s = np.cos(yaw), np.sin(yaw)

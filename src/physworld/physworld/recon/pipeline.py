@@ -73,6 +73,12 @@ class ReconstructionConfig:
         "complete an object's hidden back by mirroring about its farthest "
         "visible point (meshing.object_mesh; for side views, where the top is not seen)",
     )
+    object_completion: str = param(
+        "parts",
+        "close each height level / near-convex piece of an object by its own hull (keeps knobs, handles, "
+        "cavities seen from above), or all of it by one convex hull (meshing.object_mesh)",
+        choices=("parts", "convex"),
+    )
     background_resolution: float = param(0.01, "height-map cell size (m)", range=(0.002, 0.2))
     background_margin: float = param(
         0.05, "background kept this far beyond the plane's footprint (m)", range=(0.0, 2.0)
@@ -249,7 +255,8 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
             continue  # not a task object: it stays part of the background
         pts = c.points @ T_wc[:3, :3].T + T_wc[:3, 3]
         try:
-            objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3])
+            objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3],
+                                        completion=cfg.object_completion)  # fmt: skip
         except InputError as exc:
             if name == moved:
                 raise NoObjectError(f"the moved object {name!r} gives no mesh: {exc}") from exc

@@ -1,0 +1,321 @@
+"""Part-wise (non-convex) object completion from one view (PhysWorld III-A, object-on-ground).
+
+One convex hull of an object extruded to the table fills every concavity: a lid's knob sinks into a
+cone, a pan's handle into a wedge, a container's cavity is filled. Here the same observed points
+are split into parts, each closed by its own convex hull, in three steps (gravity-aligned frame,
+z up, support plane at ``plane_height``):
+
+1. Height field: the points are binned into square cells (``cell`` metres, or 1.5 point spacings
+   where the points are sparser); a cell's top is its highest point.
+2. Height levels: the cell tops are grouped into levels separated by gaps of at least ``min_gap``
+   (a lid's disc and knob, a pan's floor and rim); sparse tops in between do not count. Level k
+   spans from the top of level k-1 (the plane for the first) to its own top (unbounded for the
+   last). Its region is every cell whose top lies in level k or above; unobserved cells it encloses
+   (hidden behind the object's own walls, or under another object) or closes a one-cell gap with
+   are added, cells seen lower (a container's floor) are not.
+3. Near-convex pieces: each connected region is split by straight cuts until every piece's
+   solidity (cell area / convex hull area) reaches ``min_solidity``; a region around a hole (a
+   container's wall) first into angular sectors about the hole; then best first (the piece whose hull
+   adds the most area), the cut (8 directions, offsets a cell apart) that leaves the least hull
+   area.
+
+Each piece becomes the convex hull of its cells' points with z clamped to its level and their foot
+points on the level's bottom (the object-on-ground extrusion, per level). The result is one mesh of
+separate closed convex parts (what a physics engine takes for a dynamic body: one hull per
+connected part). Without a concavity this gives one part, the plain extruded hull.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+
+N_DIRECTIONS = 8
+MAX_OFFSETS = 40  # cut offsets per direction: one per cell across the piece, at most this many
+
+
+@dataclass(frozen=True)
+class PartsConfig:
+    cell: float = 0.005  # m, smallest height-field cell (it grows with the point spacing, cell_size)
+    min_gap: float = 0.01  # m, smallest height gap between two levels
+    min_level_cells: int = 4  # tops with fewer cells around them define no level (stray points)
+    min_solidity: float = 0.8  # a piece is convex enough at this cell area / hull area
+    min_piece_cells: int = 3  # no cut may leave a smaller piece
+    max_parts: int = 40  # at most this many parts per object (a physics engine's compound limit)
+    overlap_cells: int = 1  # a part also takes its neighbours' points this many cells into them
+
+
+@dataclass
+class HeightField:
+    ij: np.ndarray  # (N, 2) cell of each point, relative to the grid's corner
+    top: np.ndarray  # (nx, ny) highest point per cell, NaN where no point falls
+    cell: float
+
+
+def cell_size(points: np.ndarray, smallest: float, spacings: float = 1.5) -> float:
+    """Height-field cell size: ``spacings`` times the points' median nearest-neighbour distance
+    (the pixel footprint), at least ``smallest``, so that a surface seen in a coarse image still
+    covers connected cells."""
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points, float)
+    if len(p) < 2:
+        return float(smallest)
+    d, _ = cKDTree(p).query(p, k=2)
+    return float(max(smallest, spacings * np.median(d[:, 1])))
+
+
+def height_field(points: np.ndarray, cell: float) -> HeightField:
+    """Bin ``points`` (N, 3) into ``cell``-sized xy cells (one empty cell of margin on every side)."""
+    if not cell > 0:
+        raise ConfigError(f"cell size must be > 0 m, got {cell}")
+    p = np.asarray(points, float)
+    ij = np.floor((p[:, :2] - p[:, :2].min(axis=0)) / cell).astype(int) + 1
+    n = ij.max(axis=0) + 2
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, (ij[:, 0], ij[:, 1]), p[:, 2])
+    top[~np.isfinite(top)] = np.nan
+    return HeightField(ij, top, float(cell))
+
+
+def height_levels(tops: np.ndarray, min_gap: float, min_cells: int = 1) -> np.ndarray:
+    """Upper bounds of the height levels of the cell tops (ascending; the last is the highest top).
+
+    Only dense tops (at least ``min_cells`` tops within +-``min_gap``/2) define levels, so that a few
+    cells in between (the side of a knob seen at an angle, stray points) neither bridge two levels
+    nor raise the lower one; the dense tops split where consecutive ones differ by ``min_gap`` or
+    more. A sparse top belongs to the level above it (it lies above the lower level's bound)."""
+    t = np.sort(np.asarray(tops, float)[np.isfinite(tops)])
+    if len(t) == 0:
+        raise InputError("no cell top to group into height levels")
+    near = np.searchsorted(t, t + min_gap / 2, side="right") - np.searchsorted(t, t - min_gap / 2, side="left")
+    d = t[near >= min_cells]
+    if len(d) == 0:
+        return t[-1:]
+    bounds = [g.max() for g in np.split(d, np.flatnonzero(np.diff(d) >= min_gap) + 1)]
+    bounds[-1] = t[-1]
+    return np.array(bounds)
+
+
+def level_regions(top: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
+    """Per level k, the (nx, ny) region of cells whose top is above level k-1, plus the unobserved
+    cells it encloses or closes a one-cell gap with (see module docstring)."""
+    from scipy.ndimage import binary_closing, binary_fill_holes, label
+
+    observed = np.isfinite(top)
+    out = []
+    for k in range(len(bounds)):
+        region = observed & (top > bounds[k - 1]) if k else observed.copy()
+        region |= binary_closing(region, np.ones((3, 3), bool)) & ~observed  # one-cell gaps between seen cells
+        holes, n = label(binary_fill_holes(region) & ~region)
+        if n:
+            seen = np.bincount(holes[observed], minlength=n + 1)
+            region |= (holes > 0) & (seen[holes] == 0)  # enclosed and never seen
+        out.append(region)
+    return out
+
+
+def hull_area(ij: np.ndarray) -> float:
+    """Area (in cells) of the convex hull of the cells ``ij`` (K, 2): the hull of the corners of each
+    row's first and last cell."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    ij = np.asarray(ij, int)
+    if len(ij) == 0:
+        return 0.0
+    rows, inv = np.unique(ij[:, 0], return_inverse=True)
+    lo = np.full(len(rows), np.iinfo(int).max)
+    hi = np.full(len(rows), np.iinfo(int).min)
+    np.minimum.at(lo, inv, ij[:, 1])
+    np.maximum.at(hi, inv, ij[:, 1])
+    corners = np.concatenate(
+        [np.c_[rows, lo], np.c_[rows + 1, lo], np.c_[rows, hi + 1], np.c_[rows + 1, hi + 1]]
+    ).astype(float)
+    try:
+        return float(ConvexHull(corners).volume)
+    except QhullError:  # a single row or column of cells: a rectangle
+        return float(np.ptp(corners[:, 0]) * np.ptp(corners[:, 1]))
+
+
+def solidity(ij: np.ndarray) -> float:
+    """Cell count / convex hull area of the cells ``ij`` (1 for a rectangle, ~0.1 for a thin ring)."""
+    h = hull_area(ij)
+    return float(len(ij)) / h if h > 0 else 1.0
+
+
+def components(ij: np.ndarray) -> list[np.ndarray]:
+    """The 8-connected parts of the cells ``ij`` (K, 2), as cell arrays."""
+    from scipy.ndimage import label
+
+    ij = np.asarray(ij, int)
+    grid, lo = _grid(ij)
+    lab, n = label(grid, structure=np.ones((3, 3), int))
+    k = lab[tuple((ij - lo).T)]
+    return [ij[k == i] for i in range(1, n + 1)]
+
+
+def _grid(ij: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo = ij.min(axis=0)
+    grid = np.zeros(ij.max(axis=0) - lo + 1, bool)
+    grid[tuple((ij - lo).T)] = True
+    return grid, lo
+
+
+def boundary(ij: np.ndarray) -> np.ndarray:
+    """Which of the cells ``ij`` (K, 2) lack one of their four neighbours (bool (K,))."""
+    from scipy.ndimage import binary_erosion
+
+    grid, lo = _grid(np.asarray(ij, int))
+    inner = binary_erosion(np.pad(grid, 1), structure=[[0, 1, 0], [1, 1, 1], [0, 1, 0]])[1:-1, 1:-1]
+    return ~inner[tuple((ij - lo).T)]
+
+
+def _points_hull_area(points: np.ndarray) -> float:
+    from scipy.spatial import ConvexHull, QhullError
+
+    if len(points) < 3:
+        return 0.0
+    try:
+        return float(ConvexHull(points).volume)
+    except QhullError:  # collinear
+        return 0.0
+
+
+def best_cut(ij: np.ndarray, min_cells: int) -> list[np.ndarray] | None:
+    """The straight cut of the cells ``ij`` whose two sides have the least total hull area, split
+    into connected pieces. Cuts: ``N_DIRECTIONS`` directions, offsets a cell apart (at most
+    ``MAX_OFFSETS`` per direction); a side's hull is taken over the region's boundary cells on it
+    (they span it: the cut line ends on the boundary). None when every cut leaves a side of fewer
+    than ``min_cells`` cells."""
+    ij = np.asarray(ij, int)
+    centres = ij + 0.5
+    edge = boundary(ij)
+    best, best_area = None, np.inf
+    for a in np.pi * np.arange(N_DIRECTIONS) / N_DIRECTIONS:
+        t = centres @ [np.cos(a), np.sin(a)]
+        te, pe = t[edge], centres[edge]
+        lo, hi = t.min(), t.max()
+        for thr in np.linspace(lo, hi, min(MAX_OFFSETS, int(hi - lo)) + 2)[1:-1]:
+            n = int(np.count_nonzero(t <= thr))
+            if n < min_cells or len(t) - n < min_cells:
+                continue
+            left = te <= thr
+            area = _points_hull_area(pe[left]) + _points_hull_area(pe[~left])
+            if area < best_area:
+                best, best_area = t <= thr, area
+    if best is None:
+        return None
+    return components(ij[best]) + components(ij[~best])
+
+
+RING_SECTORS = (4, 6, 8, 12, 16, 24, 32)
+
+
+def ring_sectors(ij: np.ndarray, min_solidity: float, max_pieces: int) -> list[np.ndarray] | None:
+    """A region around a hole (a container's wall seen from above), cut into equal angular sectors
+    about the hole's centre: the fewest of ``RING_SECTORS`` (at most ``max_pieces``) whose pieces
+    reach ``min_solidity`` on average (else the most). None when the region encloses no hole.
+    Straight cuts serve a ring badly: each side of a line through it holds two arcs."""
+    from scipy.ndimage import binary_fill_holes
+
+    grid, lo = _grid(np.asarray(ij, int))
+    holes = np.argwhere(binary_fill_holes(grid) & ~grid)
+    if len(holes) == 0:
+        return None
+    c = holes.mean(axis=0) + lo + 0.5
+    ang = np.arctan2(*(ij + 0.5 - c).T[::-1]) % (2 * np.pi)
+    best = None
+    for n in (k for k in RING_SECTORS if k <= max_pieces):
+        k = np.minimum((ang / (2 * np.pi) * n).astype(int), n - 1)
+        pieces = [p for s in range(n) if np.any(k == s) for p in components(ij[k == s])]
+        best = pieces
+        if np.mean([solidity(p) for p in pieces]) >= min_solidity:
+            break
+    return best
+
+
+def convex_pieces(
+    ij: np.ndarray, min_solidity: float, min_cells: int = 3, max_pieces: int = 40, min_excess: float = 8.0
+) -> list:
+    """Near-convex pieces (cell arrays) of the cells ``ij`` (see module docstring, step 3). A piece
+    is final when its solidity reaches ``min_solidity`` or its hull adds fewer than ``min_excess``
+    cells (a thin diagonal strip of cells never looks convex: its staircase edges)."""
+    todo: list = []  # heap of (area - hull area, tie-break, piece): the most wasteful hull first
+    done: list[np.ndarray] = []
+    order = itertools.count()
+
+    def push(piece):
+        excess = hull_area(piece) - len(piece)
+        if len(piece) < 2 * min_cells or excess < min_excess or len(piece) >= min_solidity * (len(piece) + excess):
+            done.append(piece)
+        else:
+            heapq.heappush(todo, (-excess, next(order), piece))
+
+    for c in components(ij):
+        ring = ring_sectors(c, min_solidity, max_pieces) if solidity(c) < min_solidity else None
+        for piece in ring or [c]:
+            push(piece)
+    while todo and len(done) + len(todo) < max_pieces:
+        *_, piece = heapq.heappop(todo)
+        cut = best_cut(piece, min_cells)
+        if cut is None or len(done) + len(todo) + len(cut) > max_pieces:
+            done.append(piece)
+            continue
+        for p in cut:
+            push(p)
+    return done + [t[-1] for t in todo]
+
+
+def part_clouds(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig()) -> list[np.ndarray]:
+    """Point sets (observed points, clamped to their level, plus their foot points) whose convex hulls
+    are the object's parts; see the module docstring. Each piece also takes the points of the
+    region's cells within ``cfg.overlap_cells`` of it, so that neighbouring parts overlap instead of
+    leaving slits between them."""
+    from scipy.ndimage import binary_dilation
+
+    p = np.asarray(points, float)
+    hf = height_field(p, cell_size(p, cfg.cell))
+    bounds = height_levels(hf.top[np.isfinite(hf.top)], cfg.min_gap, cfg.min_level_cells)
+    cell_of = hf.ij[:, 0] * hf.top.shape[1] + hf.ij[:, 1]
+    grow = np.ones((2 * cfg.overlap_cells + 1,) * 2, bool)
+    clouds = []
+    for k, region in enumerate(level_regions(hf.top, bounds)):
+        lo = plane_height if k == 0 else bounds[k - 1]
+        hi = bounds[k] if k < len(bounds) - 1 else np.inf
+        budget = max(1, cfg.max_parts - len(clouds) - (len(bounds) - k - 1))
+        for piece in convex_pieces(np.argwhere(region), cfg.min_solidity, cfg.min_piece_cells, budget):
+            if k and len(piece) < cfg.min_piece_cells:
+                continue  # a few stray cells above a level: the level below covers them
+            cells = np.zeros(region.shape, bool)
+            cells[tuple(piece.T)] = True
+            if cfg.overlap_cells:
+                cells = binary_dilation(cells, grow) & region
+            q = p[cells.ravel()[cell_of] & (p[:, 2] > lo)]
+            if len(q) < 4 or (k and q[:, 2].max() - lo < cfg.min_gap / 2):
+                continue
+            q[:, 2] = np.minimum(q[:, 2], hi)
+            clouds.append(np.concatenate([q, np.c_[q[:, :2], np.full(len(q), lo)]]))
+    return clouds
+
+
+def parts_mesh(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig()):
+    """One trimesh of the object's separate closed convex parts (see module docstring); parts whose
+    points are degenerate are left out. Raises InputError when no part closes."""
+    import trimesh
+
+    from .meshing import closed_convex_hull
+
+    hulls = []
+    for cloud in part_clouds(points, plane_height, cfg):
+        try:
+            hulls.append(closed_convex_hull(cloud))
+        except InputError:
+            continue  # a flat sliver of a part; its points lie in the neighbouring parts too
+    if not hulls:
+        raise InputError("object points are degenerate (flat): no part has a volume")
+    return hulls[0] if len(hulls) == 1 else trimesh.util.concatenate(hulls)
