@@ -51,8 +51,9 @@ class Graph:
         self._thread.join(timeout=5.0)
         for node in self.nodes:
             self.executor.remove_node(node)
+        self.executor.shutdown(timeout_sec=2.0)  # joins its threads: nothing runs on a destroyed entity
+        for node in self.nodes:
             node.destroy_node()
-        self.executor.shutdown(timeout_sec=2.0)
 
 
 @pytest.fixture

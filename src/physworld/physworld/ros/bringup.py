@@ -112,9 +112,11 @@ class Bringup:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
-        for node in reversed(self.nodes):
+        for node in self.nodes:
             self.executor.remove_node(node)
+        # join the executor's threads first: a callback still queued must not run on a destroyed entity
+        self.executor.shutdown(timeout_sec=2.0)
+        for node in reversed(self.nodes):
             node.destroy_node()
         self.nodes.clear()
         rclpy.try_shutdown(context=self.context)
-        self.executor.shutdown(timeout_sec=2.0)

@@ -43,7 +43,7 @@ from ..errors import InputError, PhysWorldError
 from ..policy.execution import ArmSample, ExecutionConfig, execute
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import GoalCancelled, goal_failure, run_off_executor, spin_node
+from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_executor, spin_node
 
 
 class ExecutionAborted(PhysWorldError):
@@ -297,6 +297,7 @@ class ResidualPolicyNode(Node):
         return None if resp is None else (bool(resp.success), resp.message)
 
     def destroy_node(self):
+        destroy_actions(self)
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()

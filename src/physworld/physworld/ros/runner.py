@@ -27,6 +27,17 @@ def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None 
         rclpy.try_shutdown()
 
 
+def destroy_actions(node: Node) -> None:
+    """Destroy the node's action servers and clients. ``Node.destroy_node`` leaves them, and their
+    DDS endpoints, to the garbage collector: in one process (bringup, graph tests) a destroyed
+    node's action could still be discovered. Call it in ``destroy_node`` before the base class."""
+    from rclpy.action import ActionClient, ActionServer
+
+    for waitable in list(node.waitables):
+        if isinstance(waitable, (ActionServer, ActionClient)):
+            waitable.destroy()
+
+
 class GoalCancelled(Exception):
     """Raised inside long work when the action client cancelled the goal."""
 

@@ -31,7 +31,7 @@ from .conversions import image_to_numpy, intrinsics_from_camera_info
 from .futures import StageTimeout, await_with_timeout, wait_done, wait_for_server
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import goal_failure, spin_node
+from .runner import destroy_actions, goal_failure, spin_node
 
 CANCEL_WAIT_S = 10.0  # how long a cancelled (or timed-out) stage's sub-goal gets to stop
 
@@ -231,6 +231,10 @@ class TaskOrchestratorNode(Node):
         if status == GoalStatus.STATUS_CANCELED:
             return f"{what} goal cancelled"
         return f"{what} goal cancelled; it ended with status {_STATUS.get(status, status)}"
+
+    def destroy_node(self):
+        destroy_actions(self)
+        return super().destroy_node()
 
 
 _STATUS = {GoalStatus.STATUS_SUCCEEDED: "succeeded", GoalStatus.STATUS_ABORTED: "aborted"}

@@ -16,7 +16,7 @@ from ..configs import VideoGenerationConfig
 from ..video import make_generator
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import spin_node
+from .runner import destroy_actions, spin_node
 from .video_action import execute_generate_video
 
 
@@ -42,6 +42,10 @@ class VideoGenerationNode(Node):
         return await execute_generate_video(
             goal_handle, generator_for, self.cfg.backend, self.cfg.run_root, self.cfg.default_frames, self.get_logger()
         )
+
+    def destroy_node(self):
+        destroy_actions(self)
+        return super().destroy_node()
 
 
 def main(args=None) -> None:

@@ -42,7 +42,7 @@ from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
 from .goal_gate import single_goal_server
 from .params import declare_config
-from .runner import GoalCancelled, goal_failure, run_off_executor, spin_node
+from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_executor, spin_node
 from .scene_markers import bundle_markers, trajectory_path
 from .video_action import execute_generate_video
 
@@ -168,6 +168,10 @@ class WorldModelNode(Node):
         q.x, q.y, q.z, q.w = (float(v) for v in o.orientation)
         msg.extent.x, msg.extent.y, msg.extent.z = (float(v) for v in o.extent)
         return msg
+
+    def destroy_node(self):
+        destroy_actions(self)
+        return super().destroy_node()
 
 
 def main(args=None) -> None:
