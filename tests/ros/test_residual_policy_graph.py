@@ -1,8 +1,9 @@
 """Graph test (real DDS): sim_world + arm_controller + residual_policy. A tiny policy trained in the
 test (oracle world model of the sim's scene, 128 PPO steps) drives the simulated arm through
 arm_controller; execute_task answers with success or a failure reason, cancel stops the stream,
-a second goal while one runs is rejected, and a missing policy directory is answered with a clear
-error while the node keeps serving."""
+a second goal while one runs is rejected, a policy runtime raising mid-run aborts the goal with the
+arm in 'hold', and a missing policy directory or a missing / corrupt scene bundle is answered with a
+clear error while the node keeps serving."""
 
 import threading
 import time
@@ -200,3 +201,24 @@ def test_policy_runtime_raising_mid_run_aborts_the_goal_and_the_arm_holds(arm_gr
     assert bad.accepted
     assert "policy.json missing" in _wait(bad.get_result_async(), 30, "result").result.message
     assert residual._runner(str(policy_dir)) is not runner
+
+
+def test_train_policy_answers_missing_and_corrupt_bundles_and_keeps_serving(graph, tmp_path):
+    from physworld.ros.residual_policy import ResidualPolicyNode
+    from physworld_interfaces.action import TrainPolicy
+
+    graph.add(ResidualPolicyNode(context=graph.context))
+    client = ActionClient(graph.add(Node("train_client", context=graph.context)), TrainPolicy, "train_policy")
+    assert client.wait_for_server(timeout_sec=10.0)
+    corrupt = tmp_path / "corrupt_bundle"
+    corrupt.mkdir()
+    (corrupt / "scene.json").write_text('{"objects": [')
+    cases = [("", "no bundle_path"), (str(tmp_path / "missing"), "scene bundle directory not found"),
+             (str(corrupt), "corrupt_bundle/scene.json: not valid JSON")]  # fmt: skip
+    for bundle, expected in cases:
+        goal = TrainPolicy.Goal(bundle_path=bundle, total_timesteps=64, out_dir=str(tmp_path / "policy"))
+        handle = _wait(client.send_goal_async(goal), 10, "goal")
+        assert handle.accepted  # the previous bad goal freed the server
+        wrapped = _wait(handle.get_result_async(), 30, "result")
+        assert wrapped.status == GoalStatus.STATUS_ABORTED and expected in wrapped.result.message, wrapped.result
+    assert not (tmp_path / "policy").exists()

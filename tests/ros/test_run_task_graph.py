@@ -124,6 +124,11 @@ def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tm
     handle = _wait(video.send_goal_async(goal), 10, "video goal")
     result = _wait(handle.get_result_async(), 30, "video result").result
     assert not result.success and "no_such_backend" in result.message
+    goal.backend, goal.task_text = "", ""
+    goal.image.height, goal.image.width, goal.image.step, goal.image.data = 16, 16, 48, bytes(16 * 16 * 3)
+    handle = _wait(video.send_goal_async(goal), 10, "video goal")
+    result = _wait(handle.get_result_async(), 30, "video result").result
+    assert not result.success and "task text is empty" in result.message, result.message
     assert not (tmp_path / "v").exists()
 
 

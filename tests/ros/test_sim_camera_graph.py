@@ -1,6 +1,8 @@
 """Graph test (real DDS): sim_world publishes the camera and joint_states, camera_capture serves
 a synchronised RGB-D snapshot, and bad input is answered with a clear message."""
 
+import time
+
 import numpy as np
 import pytest
 from rclpy.node import Node
@@ -52,24 +54,61 @@ def test_snapshot_without_camera_names_the_topics(graph):
     assert not resp.success and "camera/color/image_raw" in resp.message
 
 
+class FakeCamera:
+    """Publishes one colour / depth / camera_info triple every 50 ms; what it sends can be changed."""
+
+    def __init__(self, graph):
+        from sensor_msgs.msg import CameraInfo
+
+        from physworld.sim.camera import CameraIntrinsics
+
+        self.node = graph.add(Node("fake_camera", context=graph.context))
+        topics = ("camera/color/image_raw", "camera/depth/image_raw")
+        self.pubs = [self.node.create_publisher(Image, t, 5) for t in topics]
+        self.info_pub = self.node.create_publisher(CameraInfo, "camera/color/camera_info", 5)
+        self.color = (np.zeros((24, 32, 3), np.uint8), "rgb8")
+        self.depth = (np.full((24, 32), 0.8, np.float32), "32FC1")
+        self.intr = CameraIntrinsics.from_fov(32, 24, 60)
+        self.node.create_timer(0.05, self.publish)
+
+    def publish(self):
+        from physworld.ros.conversions import camera_info_from_intrinsics, numpy_to_image
+
+        stamp = self.node.get_clock().now().to_msg()
+        self.pubs[0].publish(numpy_to_image(*self.color, "cam", stamp))
+        self.pubs[1].publish(numpy_to_image(*self.depth, "cam", stamp))
+        self.info_pub.publish(camera_info_from_intrinsics(self.intr, "cam", stamp))
+
+    def capture(self, graph):
+        time.sleep(0.2)  # the newest pair is one sent after the last change
+        client = self.node.create_client(CaptureRgbd, "capture_rgbd")
+        return _call(graph, client, CaptureRgbd.Request(timeout_s=3.0))
+
+
 def test_nan_depth_is_rejected_with_a_reason(graph):
-    from physworld.ros.conversions import camera_info_from_intrinsics, numpy_to_image
+    graph.add(CameraCaptureNode(context=graph.context))
+    cam = FakeCamera(graph)
+    cam.depth = (np.full((24, 32), np.nan, np.float32), "32FC1")
+    resp = cam.capture(graph)
+    assert not resp.success and "NaN" in resp.message
+
+
+def test_wrong_encodings_and_a_camera_info_of_another_size_are_rejected_and_the_node_keeps_serving(graph):
     from physworld.sim.camera import CameraIntrinsics
 
     graph.add(CameraCaptureNode(context=graph.context))
-    fake = graph.add(Node("fake_camera", context=graph.context))
-    pubs = [fake.create_publisher(Image, t, 5) for t in ("camera/color/image_raw", "camera/depth/image_raw")]
-    from sensor_msgs.msg import CameraInfo
-
-    info_pub = fake.create_publisher(CameraInfo, "camera/color/camera_info", 5)
-    intr = CameraIntrinsics.from_fov(32, 24, 60)
-
-    def publish():
-        stamp = fake.get_clock().now().to_msg()
-        pubs[0].publish(numpy_to_image(np.zeros((24, 32, 3), np.uint8), "rgb8", "cam", stamp))
-        pubs[1].publish(numpy_to_image(np.full((24, 32), np.nan, np.float32), "32FC1", "cam", stamp))
-        info_pub.publish(camera_info_from_intrinsics(intr, "cam", stamp))
-
-    fake.create_timer(0.05, publish)
-    resp = _call(graph, fake.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=3.0))
-    assert not resp.success and "NaN" in resp.message
+    cam = FakeCamera(graph)
+    assert cam.capture(graph).success  # the fake camera is fine as it is
+    cam.depth = (np.zeros((24, 32, 3), np.uint8), "rgb8")  # colour sent on the depth topic
+    resp = cam.capture(graph)
+    assert not resp.success and "depth encoding 'rgb8' is not a depth format" in resp.message, resp.message
+    cam.depth = (np.full((24, 32), 0.8, np.float32), "32FC1")
+    cam.color = (np.zeros((24, 32), np.float32), "32FC1")  # depth sent on the colour topic
+    resp = cam.capture(graph)
+    assert not resp.success and "32FC1" in resp.message and "rgb8" in resp.message, resp.message
+    cam.color = (np.zeros((24, 32, 3), np.uint8), "rgb8")
+    cam.intr = CameraIntrinsics.from_fov(64, 48, 60)  # camera_info of a stream at another resolution
+    resp = cam.capture(graph)
+    assert not resp.success and "camera_info is 64x48 but the images are 32x24" in resp.message, resp.message
+    cam.intr = CameraIntrinsics.from_fov(32, 24, 60)
+    assert cam.capture(graph).success  # still serving
