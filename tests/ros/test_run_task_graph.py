@@ -14,7 +14,9 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import qos_profile_action_status_default
 
+from physworld.errors import BackendError
 from physworld.ros.bringup import Bringup
+from physworld.ros.task_client import send_run_task
 from physworld.video import GeneratedVideo, VideoGenerator
 from physworld.video import base as video_base
 from physworld_interfaces.action import GenerateVideo, RunTask
@@ -162,6 +164,8 @@ def test_a_second_run_task_goal_while_one_runs_is_rejected(slow_graph, tmp_path)
     _until(_video_started(feedback), 30, "the first goal's video stage")
     second = _send(client, _goal(tmp_path / "b"))
     assert not second.accepted  # one arm, one loop: rejected, not queued
+    with pytest.raises(BackendError, match="rejected: task_orchestrator runs one goal at a time"):
+        send_run_task("put the lid on the pot", 1, tmp_path / "b", context=slow_graph.context)  # the CLI's client
     result = _wait(first.get_result_async(), 60, "first result").result
     assert result.success, result.message
     assert not (tmp_path / "b").exists()

@@ -51,8 +51,13 @@ def send_run_task(
         send = client.send_goal_async(goal, feedback_callback=on_feedback)
         executor.spin_until_future_complete(send, timeout_sec=server_wait_s)
         handle = send.result()
-        if handle is None or not handle.accepted:
-            raise BackendError("run_task goal was not accepted")
+        if handle is None:
+            raise BackendError(f"run_task did not answer the goal within {server_wait_s:.0f} s")
+        if not handle.accepted:
+            raise BackendError(
+                "run_task goal was rejected: task_orchestrator runs one goal at a time and another is running "
+                "(its log says since when); wait for it or cancel it"
+            )
         result_future = handle.get_result_async()
         executor.spin_until_future_complete(result_future, timeout_sec=timeout_s)
         if not result_future.done():
