@@ -8,7 +8,10 @@ submits a task once and, while it waits for a worker to pick it up, blocks for a
 condition (which releases the GIL) instead of queueing it again. It also keeps the in-flight
 tasks in a set: rclpy's list gained an entry per wake-up of a long-running coroutine and its scan
 took half the GIL time during a 20-minute train_policy goal. It touches only
-``_spin_once_impl``, the method the upstream class overrides for the same purpose; keep it small.
+``_spin_once_impl``, the method the upstream class overrides for the same purpose, and
+``shutdown``: rclpy's destroys the executor's guard condition before it joins the thread pool, so a
+callback still queued then failed on that guard ("cannot use Destroyable"); this one joins the pool
+first. Keep it small.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ class MultiThreadedExecutor(_ex.MultiThreadedExecutor):
         self._queued: set = set()  # tasks handed to the pool that no worker has started yet
         self._queued_cond = threading.Condition()
         self._in_flight: set = set()  # submitted tasks not yet done
+
+    def shutdown(self, timeout_sec: float | None = None, *, wait_for_threads: bool = True) -> bool:
+        if wait_for_threads:
+            self._executor.shutdown(wait=True)  # queued callbacks still find the guard condition alive
+        return super().shutdown(timeout_sec, wait_for_threads=wait_for_threads)
 
     def _run(self, handler) -> None:
         with self._queued_cond:
