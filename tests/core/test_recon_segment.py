@@ -3,7 +3,14 @@ import pytest
 
 from physworld.errors import InputError
 from physworld.recon.gravity import find_support_plane
-from physworld.recon.segment import Cluster, flying_pixel_mask, label_objects, point_map, segment_first_frame
+from physworld.recon.segment import (
+    Cluster,
+    absorb_enclosed,
+    flying_pixel_mask,
+    label_objects,
+    point_map,
+    segment_first_frame,
+)
 from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
 
 INTR = CameraIntrinsics.from_fov(160, 120, 60.0)
@@ -201,3 +208,40 @@ def test_flying_pixels_are_found_between_foreground_and_background():
     assert fly[:, 5].all()
     assert not fly[:, :5].any() and not fly[:, 6:].any()  # true edge pixels are kept
     assert not flying_pixel_mask(np.full((5, 5), 1.0)).any()
+
+
+def test_absorb_enclosed_takes_the_eligible_holes_of_each_mask_only():
+    ring = np.zeros((9, 9), bool)
+    ring[1:8, 1:8] = True
+    ring[3:6, 3:6] = False  # a 3 x 3 hole
+    other = np.zeros_like(ring)
+    other[4, 4] = True  # another object inside the hole
+    eligible = np.ones_like(ring)
+    eligible[3, 3] = False  # e.g. on the table
+    grown, same = absorb_enclosed([ring, other], eligible)
+    assert grown.sum() == ring.sum() + 7 and not grown[4, 4] and not grown[3, 3]
+    assert np.array_equal(same, other)  # nothing enclosed by the small one
+
+
+def test_a_low_floor_inside_a_container_joins_it_but_the_table_inside_a_frame_does_not():
+    grey = (0.6, 0.6, 0.65, 1.0)
+    walls = []
+    for cx, floor in ((-0.12, True), (0.12, False)):
+        for dx, dy, hx, hy in ((-0.055, 0, 0.005, 0.06), (0.055, 0, 0.005, 0.06), (0, -0.055, 0.06, 0.005),
+                               (0, 0.055, 0.06, 0.005)):  # fmt: skip
+            walls.append(([hx, hy, 0.025], [cx + dx, dy, 0.025], grey))
+        if floor:  # 4 mm: lower than the segmentation's min_height, seen inside the walls
+            walls.append(([0.05, 0.05, 0.002], [cx, 0.0, 0.002], grey))
+    rgb, depth, body, ids, T = render_tabletop([], extra_boxes=walls, with_rgb=True)
+    pts = point_map(depth, INTR)
+    plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T[:3, :3].T @ [0, 0, 1.0])
+    seg = segment_first_frame(pts, plane.normal, plane.d)
+    assert len(seg.objects) == 2, [c.n_points for c in seg.objects]
+    floor = body == ids["extra_4"]
+    assert floor.sum() > 50
+    box = max(seg.objects, key=lambda c: (c.mask & floor).sum())
+    assert box.mask[floor].mean() > 0.9  # the floor is part of the container, not background
+    assert not seg.background_mask[floor].any()
+    frame = min(seg.objects, key=lambda c: (c.mask & floor).sum())
+    inside = (body == 1) & ~frame.mask  # table pixels, some of them inside the frame
+    assert not (frame.mask & (body == 1)).any() and inside.any()

@@ -6,8 +6,9 @@ height above the plane. Pixels within ``plane_threshold`` of it form the support
 higher than ``min_height`` (and lower than ``max_height``) whose foot point lies on the plane's
 visible footprint (the convex hull of the plane pixels) are object candidates, grouped by DBSCAN
 (open3d ``cluster_dbscan``), optionally split by colour; clusters smaller than
-``max(min_cluster_points, min_cluster_fraction * valid pixels)`` are dropped. Everything else is
-background.
+``max(min_cluster_points, min_cluster_fraction * valid pixels)`` are dropped. Pixels a cluster
+encloses in the image that stand above the plane (a pan's floor, lower than ``min_height``) join
+it. Everything else is background.
 
 Labelling (:func:`label_objects`) maps clusters to the task's object names by size: with expected
 sizes, a minimum-cost assignment (Hungarian) on log-ratios of height and footprint; without them,
@@ -116,6 +117,7 @@ def segment_first_frame(
     colors: np.ndarray | None = None,
     color_threshold: float = 0.35,
     flying_jump: float | None = 0.05,
+    enclosed_min_height: float = 0.002,
 ) -> Segmentation:
     """Support plane, object clusters and background of an organised point map ``(H, W, 3)``.
 
@@ -132,6 +134,9 @@ def segment_first_frame(
     objects of roughly uniform colour, as in the sim; textured objects would be over-split.
     Unless ``flying_jump`` is None, flying pixels (:func:`flying_pixel_mask`) are left out as well
     (in ``ignored_mask``): their depth lies between a foreground edge and the background behind it.
+    Pixels enclosed by a cluster in the image and higher than ``enclosed_min_height`` (and the depth
+    noise) above the plane join it (:func:`absorb_enclosed`): a pan's floor, lower than
+    ``min_height``, seen inside its rim.
     """
     import open3d as o3d
 
@@ -177,6 +182,9 @@ def segment_first_frame(
             masks.extend(_split_by_colour(m, pts, colors, eps, color_threshold) if colors is not None else [m])
     min_size = max(int(min_cluster_points), int(min_cluster_fraction * valid.sum()))
     masks = sorted((m for m in masks if m.sum() >= min_size), key=lambda m: -int(m.sum()))
+    with np.errstate(invalid="ignore"):
+        masks = absorb_enclosed(masks, valid & (h > max(noise_k * sigma, enclosed_min_height)))
+    plane_mask &= ~np.any(masks, axis=0) if masks else True
     objects = []
     for m in masks:
         p = pts[m]
@@ -190,6 +198,22 @@ def segment_first_frame(
     seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid), ignored)
     seg.background_mask = valid & ~seg.object_mask
     return seg
+
+
+def absorb_enclosed(masks: list[np.ndarray], eligible: np.ndarray) -> list[np.ndarray]:
+    """Each mask plus the ``eligible`` pixels it encloses in the image (holes of the mask that belong
+    to no other mask): the low floor of a container seen through its rim is part of it, not
+    background under it."""
+    from scipy.ndimage import binary_fill_holes
+
+    out = []
+    for i, m in enumerate(masks):
+        others = np.zeros_like(m)
+        for j, o in enumerate(masks):
+            if j != i:
+                others |= o
+        out.append(m | (binary_fill_holes(m) & ~m & eligible & ~others))
+    return out
 
 
 def flying_pixel_mask(depth: np.ndarray, jump: float = 0.05, margin: float = 0.15) -> np.ndarray:
