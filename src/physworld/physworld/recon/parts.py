@@ -13,11 +13,11 @@ z up, support plane at ``plane_height``):
    last). Its region is every cell whose top lies in level k or above; unobserved cells it encloses
    (hidden behind the object's own walls, or under another object) or closes a one-cell gap with
    are added, cells seen lower (a container's floor) are not.
-3. Near-convex pieces: each connected region is split by straight cuts until every piece's
-   solidity (cell area / convex hull area) reaches ``min_solidity``; a region around a hole (a
-   container's wall) first into angular sectors about the hole; then best first (the piece whose hull
-   adds the most area), the cut (8 directions, offsets a cell apart) that leaves the least hull
-   area.
+3. Near-convex pieces: each connected region is cut until the convex hull of every piece adds
+   little to it (:func:`convex_enough`: at most half a cell per boundary edge); a region around a
+   hole (a container's wall) first into angular sectors about the hole; then best first (the piece
+   whose hull adds the most area), the straight cut (8 directions, offsets a cell apart) that leaves
+   the least hull area.
 
 Each piece becomes the convex hull of its cells' points with z clamped to its level and their foot
 points on the level's bottom (the object-on-ground extrusion, per level). The result is one mesh of
@@ -44,7 +44,8 @@ class PartsConfig:
     cell: float = 0.005  # m, smallest height-field cell (it grows with the point spacing, cell_size)
     min_gap: float = 0.01  # m, smallest height gap between two levels
     min_level_cells: int = 4  # tops with fewer cells around them define no level (stray points)
-    min_solidity: float = 0.8  # a piece is convex enough at this cell area / hull area
+    excess_per_edge: float = 0.5  # a piece is convex enough when its hull adds at most this many
+    min_excess: float = 8.0  # cells per boundary edge, or this many (convex_enough)
     min_piece_cells: int = 3  # no cut may leave a smaller piece
     max_parts: int = 40  # at most this many parts per object (a physics engine's compound limit)
     overlap_cells: int = 1  # a part also takes its neighbours' points this many cells into them
@@ -213,14 +214,29 @@ def best_cut(ij: np.ndarray, min_cells: int) -> list[np.ndarray] | None:
     return components(ij[best]) + components(ij[~best])
 
 
+def perimeter(ij: np.ndarray) -> int:
+    """Boundary edges of the cells ``ij`` (cell sides without a neighbour in the set)."""
+    grid, _ = _grid(np.asarray(ij, int))
+    g = np.pad(grid, 1)
+    return int(sum(np.count_nonzero(g & ~np.roll(g, s, axis=a)) for a in (0, 1) for s in (1, -1)))
+
+
+def convex_enough(ij: np.ndarray, per_edge: float = 0.5, min_excess: float = 8.0) -> bool:
+    """Whether the convex hull of the cells ``ij`` adds at most ``max(min_excess, per_edge x
+    perimeter)`` cells to them. The allowance per boundary edge absorbs the staircase of digitised
+    edges (a disc, a diagonal bar), which a plain solidity threshold would keep cutting."""
+    return hull_area(ij) - len(ij) <= max(min_excess, per_edge * perimeter(ij))
+
+
 RING_SECTORS = (4, 6, 8, 12, 16, 24, 32)
 
 
-def ring_sectors(ij: np.ndarray, min_solidity: float, max_pieces: int) -> list[np.ndarray] | None:
-    """A region around a hole (a container's wall seen from above), cut into equal angular sectors
-    about the hole's centre: the fewest of ``RING_SECTORS`` (at most ``max_pieces``) whose pieces
-    reach ``min_solidity`` on average (else the most). None when the region encloses no hole.
-    Straight cuts serve a ring badly: each side of a line through it holds two arcs."""
+def ring_sectors(ij: np.ndarray, per_edge: float, min_excess: float, max_pieces: int) -> list[np.ndarray] | None:
+    """A region around a hole (a container's wall seen from above), its wall cut into equal angular
+    sectors about the hole's centre: the fewest of ``RING_SECTORS`` (at most ``max_pieces``) whose
+    pieces are all :func:`convex_enough` (else the most); what sticks out of the wall (a handle)
+    stays whole, as its own pieces. None when the region encloses no hole. Straight cuts serve a
+    ring badly: each side of a line through it holds two arcs."""
     from scipy.ndimage import binary_fill_holes
 
     grid, lo = _grid(np.asarray(ij, int))
@@ -228,36 +244,41 @@ def ring_sectors(ij: np.ndarray, min_solidity: float, max_pieces: int) -> list[n
     if len(holes) == 0:
         return None
     c = holes.mean(axis=0) + lo + 0.5
-    ang = np.arctan2(*(ij + 0.5 - c).T[::-1]) % (2 * np.pi)
+    d = ij + 0.5 - c
+    ang, r = np.arctan2(d[:, 1], d[:, 0]) % (2 * np.pi), np.hypot(d[:, 0], d[:, 1])
+    # the wall: out to the typical outer radius over 32 directions (a handle sticks out of it)
+    b = np.minimum((ang / (2 * np.pi) * 32).astype(int), 31)
+    outer = np.full(32, np.nan)
+    np.fmax.at(outer, b, r)
+    wall = r <= np.nanmedian(outer) + 1.0
+    rest = components(ij[~wall]) if (~wall).any() else []
     best = None
-    for n in (k for k in RING_SECTORS if k <= max_pieces):
-        k = np.minimum((ang / (2 * np.pi) * n).astype(int), n - 1)
-        pieces = [p for s in range(n) if np.any(k == s) for p in components(ij[k == s])]
-        best = pieces
-        if np.mean([solidity(p) for p in pieces]) >= min_solidity:
+    for n in (k for k in RING_SECTORS if k + len(rest) <= max_pieces):
+        k = np.minimum((ang[wall] / (2 * np.pi) * n).astype(int), n - 1)
+        best = [p for s in range(n) if np.any(k == s) for p in components(ij[wall][k == s])]
+        if all(convex_enough(p, per_edge, min_excess) for p in best):
             break
-    return best
+    return None if best is None else best + rest
 
 
 def convex_pieces(
-    ij: np.ndarray, min_solidity: float, min_cells: int = 3, max_pieces: int = 40, min_excess: float = 8.0
+    ij: np.ndarray, per_edge: float = 0.5, min_cells: int = 3, max_pieces: int = 40, min_excess: float = 8.0
 ) -> list:
-    """Near-convex pieces (cell arrays) of the cells ``ij`` (see module docstring, step 3). A piece
-    is final when its solidity reaches ``min_solidity`` or its hull adds fewer than ``min_excess``
-    cells (a thin diagonal strip of cells never looks convex: its staircase edges)."""
-    todo: list = []  # heap of (area - hull area, tie-break, piece): the most wasteful hull first
+    """Near-convex pieces (cell arrays) of the cells ``ij`` (see module docstring, step 3): a piece
+    is final when it is :func:`convex_enough` (``per_edge``, ``min_excess``) or smaller than
+    ``2 * min_cells``; the others are cut, the one whose hull adds the most area first."""
+    todo: list = []  # heap of (-(hull area - area), tie-break, piece)
     done: list[np.ndarray] = []
     order = itertools.count()
 
     def push(piece):
-        excess = hull_area(piece) - len(piece)
-        if len(piece) < 2 * min_cells or excess < min_excess or len(piece) >= min_solidity * (len(piece) + excess):
+        if len(piece) < 2 * min_cells or convex_enough(piece, per_edge, min_excess):
             done.append(piece)
         else:
-            heapq.heappush(todo, (-excess, next(order), piece))
+            heapq.heappush(todo, (len(piece) - hull_area(piece), next(order), piece))
 
     for c in components(ij):
-        ring = ring_sectors(c, min_solidity, max_pieces) if solidity(c) < min_solidity else None
+        ring = None if convex_enough(c, per_edge, min_excess) else ring_sectors(c, per_edge, min_excess, max_pieces)
         for piece in ring or [c]:
             push(piece)
     while todo and len(done) + len(todo) < max_pieces:
@@ -288,7 +309,8 @@ def part_clouds(points: np.ndarray, plane_height: float, cfg: PartsConfig = Part
         lo = plane_height if k == 0 else bounds[k - 1]
         hi = bounds[k] if k < len(bounds) - 1 else np.inf
         budget = max(1, cfg.max_parts - len(clouds) - (len(bounds) - k - 1))
-        for piece in convex_pieces(np.argwhere(region), cfg.min_solidity, cfg.min_piece_cells, budget):
+        pieces = convex_pieces(np.argwhere(region), cfg.excess_per_edge, cfg.min_piece_cells, budget, cfg.min_excess)
+        for piece in pieces:
             if k and len(piece) < cfg.min_piece_cells:
                 continue  # a few stray cells above a level: the level below covers them
             cells = np.zeros(region.shape, bool)
