@@ -14,6 +14,7 @@ from physworld.recon.parts import (
     height_levels,
     hull_area,
     level_regions,
+    merge_smallest,
     part_clouds,
     parts_mesh,
     perimeter,
@@ -181,3 +182,35 @@ def test_a_box_is_one_part_and_stray_points_add_none():
 def test_parts_budget():
     pts = top_points(pan, ((-0.24, 0.11), (-0.11, 0.11)))
     assert len(part_clouds(pts, 0.0, PartsConfig(max_parts=1))) == 1
+
+
+def test_parts_fit_the_compound_limit_and_survive_a_vertex_merging_loader(tmp_path):
+    import trimesh
+
+    def ring_pan(x, y):  # a pan with its floor seen: floor, wall ring and handle
+        r = np.hypot(x, y)
+        wall = (r <= 0.1) & (r > 0.092)
+        handle = (x < -0.095) & (x > -0.23) & (np.abs(y) <= 0.014)
+        return np.where(wall | handle, 0.04, np.where(r <= 0.1, 0.006, 0.0))
+
+    pts = top_points(ring_pan, ((-0.24, 0.11), (-0.11, 0.11)))
+    mesh = parts_mesh(pts, 0.0)
+    n = len(mesh.split(only_watertight=False))
+    assert 8 <= n <= 16  # hollow (floor, wall sectors, handle), within PyBullet's 16 shapes
+    mesh.export(tmp_path / "pan.obj")
+    loaded = trimesh.load(tmp_path / "pan.obj", force="mesh")  # merges equal vertices
+    assert len(loaded.split(only_watertight=False)) == n
+    few = parts_mesh(pts, 0.0, PartsConfig(max_parts=4))
+    assert len(few.split(only_watertight=False)) == 4
+
+
+def test_merge_smallest_joins_the_smallest_hull_into_its_nearest():
+    import trimesh
+
+    boxes = [trimesh.creation.box([s, s, s]) for s in (0.1, 0.02, 0.05)]
+    for b, x in zip(boxes, (0.0, 0.08, -0.3)):
+        b.apply_translation([x, 0, 0])
+    merged = merge_smallest(boxes, 2)
+    assert len(merged) == 2
+    assert merged[0].bounds[1, 0] == pytest.approx(0.09)  # the 2 cm box joined the 10 cm one
+    assert merged[1].volume == pytest.approx(0.05**3)

@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 
 N_DIRECTIONS = 8
+SHRINK = 1e-4  # relative shrink of each part about its centroid (parts_mesh)
 MAX_OFFSETS = 40  # cut offsets per direction: one per cell across the piece, at most this many
 
 
@@ -47,8 +48,9 @@ class PartsConfig:
     excess_per_edge: float = 0.5  # a piece is convex enough when its hull adds at most this many
     min_excess: float = 8.0  # cells per boundary edge, or this many (convex_enough)
     min_piece_cells: int = 3  # no cut may leave a smaller piece
-    max_parts: int = 40  # at most this many parts per object (a physics engine's compound limit)
+    max_parts: int = 16  # at most this many parts per object: PyBullet keeps the first 16 shapes of a compound
     overlap_cells: int = 1  # a part also takes its neighbours' points this many cells into them
+    min_thickness: float = 0.001  # m, thinner parts are dropped
 
 
 @dataclass
@@ -326,18 +328,44 @@ def part_clouds(points: np.ndarray, plane_height: float, cfg: PartsConfig = Part
 
 
 def parts_mesh(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig()):
-    """One trimesh of the object's separate closed convex parts (see module docstring); parts whose
-    points are degenerate are left out. Raises InputError when no part closes."""
+    """One trimesh of the object's separate closed convex parts (see module docstring); parts
+    thinner than ``cfg.min_thickness`` are left out (their points lie in the neighbouring parts
+    too). Each part is shrunk about its centroid by
+    ``SHRINK`` so that no two parts share a vertex: a mesh file loader that merges equal vertices
+    (trimesh, for the physics world) would join them into one part, and one hull. Raises
+    InputError when no part closes."""
     import trimesh
 
-    from .meshing import closed_convex_hull
+    from .meshing import _thickness, closed_convex_hull
 
     hulls = []
     for cloud in part_clouds(points, plane_height, cfg):
         try:
-            hulls.append(closed_convex_hull(cloud))
+            hull = closed_convex_hull(cloud)
         except InputError:
-            continue  # a flat sliver of a part; its points lie in the neighbouring parts too
+            continue
+        if _thickness(np.asarray(hull.vertices)) < cfg.min_thickness:
+            continue
+        hulls.append(hull)
     if not hulls:
         raise InputError("object points are degenerate (flat): no part has a volume")
+    hulls = merge_smallest(hulls, cfg.max_parts)
+    for hull in hulls:
+        c = hull.vertices.mean(axis=0)
+        hull.vertices = c + (hull.vertices - c) * (1.0 - SHRINK)
     return hulls[0] if len(hulls) == 1 else trimesh.util.concatenate(hulls)
+
+
+def merge_smallest(hulls: list, max_parts: int) -> list:
+    """At most ``max_parts`` hulls: the smallest is merged into the hull nearest to it (one convex
+    hull of both) until the count fits."""
+    from .meshing import closed_convex_hull
+
+    hulls = list(hulls)
+    while len(hulls) > max(1, max_parts):
+        i = int(np.argmin([h.volume for h in hulls]))
+        small = hulls.pop(i)
+        c = np.array([h.vertices.mean(axis=0) for h in hulls])
+        j = int(np.argmin(np.linalg.norm(c - small.vertices.mean(axis=0), axis=1)))
+        hulls[j] = closed_convex_hull(np.concatenate([hulls[j].vertices, small.vertices]))
+    return hulls
