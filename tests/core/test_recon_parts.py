@@ -68,6 +68,12 @@ def test_height_levels_split_at_gaps_and_ignore_sparse_tops_between():
         height_levels(np.array([np.nan]), 0.01)
 
 
+def test_height_levels_are_flat_faces_not_the_wall_between_them():
+    # a pan seen from above: floor and rim tops, and a few inner-wall cells at every height between
+    tops = np.r_[np.full(500, 0.006), np.linspace(0.008, 0.039, 40), np.full(300, 0.041)]
+    np.testing.assert_allclose(height_levels(tops, 0.008, 4), [0.006, 0.041], atol=0.0025)
+
+
 def test_hull_area_and_solidity_of_cell_sets():
     square = cells((0, 10, 0, 10))
     assert hull_area(square) == pytest.approx(100.0)

@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 
 N_DIRECTIONS = 8
+DENSE_FRACTION = 0.01  # share of all cell tops that make a dense top (height_levels)
 SHRINK = 1e-4  # relative shrink of each part about its centroid (parts_mesh)
 MAX_OFFSETS = 40  # cut offsets per direction: one per cell across the piece, at most this many
 
@@ -43,7 +44,7 @@ MAX_OFFSETS = 40  # cut offsets per direction: one per cell across the piece, at
 @dataclass(frozen=True)
 class PartsConfig:
     cell: float = 0.005  # m, smallest height-field cell (it grows with the point spacing, cell_size)
-    min_gap: float = 0.01  # m, smallest height gap between two levels
+    min_gap: float = 0.008  # m, smallest height gap between two levels
     min_level_cells: int = 4  # tops with fewer cells around them define no level (stray points)
     excess_per_edge: float = 0.5  # a piece is convex enough when its hull adds at most this many
     min_excess: float = 8.0  # cells per boundary edge, or this many (convex_enough)
@@ -89,15 +90,17 @@ def height_field(points: np.ndarray, cell: float) -> HeightField:
 def height_levels(tops: np.ndarray, min_gap: float, min_cells: int = 1) -> np.ndarray:
     """Upper bounds of the height levels of the cell tops (ascending; the last is the highest top).
 
-    Only dense tops (at least ``min_cells`` tops within +-``min_gap``/2) define levels, so that a few
-    cells in between (the side of a knob seen at an angle, stray points) neither bridge two levels
-    nor raise the lower one; the dense tops split where consecutive ones differ by ``min_gap`` or
+    Only dense tops (at least ``min_cells`` and ``DENSE_FRACTION`` of all tops within
+    +-``min_gap``/4: a flat face) define levels, so that the cells in between (a container's inner
+    wall, the side of a knob seen at an angle, stray points) neither bridge two levels nor raise the
+    lower one; the dense tops split where consecutive ones differ by ``min_gap`` or
     more. A sparse top belongs to the level above it (it lies above the lower level's bound)."""
     t = np.sort(np.asarray(tops, float)[np.isfinite(tops)])
     if len(t) == 0:
         raise InputError("no cell top to group into height levels")
-    near = np.searchsorted(t, t + min_gap / 2, side="right") - np.searchsorted(t, t - min_gap / 2, side="left")
-    d = t[near >= min_cells]
+    w = min_gap / 4
+    near = np.searchsorted(t, t + w, side="right") - np.searchsorted(t, t - w, side="left")
+    d = t[near >= max(min_cells, DENSE_FRACTION * len(t))]
     if len(d) == 0:
         return t[-1:]
     bounds = [g.max() for g in np.split(d, np.flatnonzero(np.diff(d) >= min_gap) + 1)]
