@@ -7,6 +7,7 @@ from physworld.errors import ConfigError, InputError
 from physworld.recon.parts import (
     PartsConfig,
     best_cut,
+    column_bottoms,
     components,
     convex_enough,
     convex_pieces,
@@ -18,6 +19,7 @@ from physworld.recon.parts import (
     part_clouds,
     parts_mesh,
     perimeter,
+    piece_bottom,
     solidity,
 )
 
@@ -220,3 +222,17 @@ def test_merge_smallest_joins_the_smallest_hull_into_its_nearest():
     assert len(merged) == 2
     assert merged[0].bounds[1, 0] == pytest.approx(0.09)  # the 2 cm box joined the 10 cm one
     assert merged[1].volume == pytest.approx(0.05**3)
+
+
+def test_column_bottoms_stop_above_the_free_space_seen_under_a_point():
+    def free(p):  # the camera sees the table under x > 0 up to 2 cm (an overhang there)
+        return (p[:, 0] > 0) & (p[:, 2] < 0.02)
+
+    pts = np.array([[0.01, 0.0, 0.04], [-0.01, 0.0, 0.04], [0.01, 0.0, 0.004]])
+    b = column_bottoms(pts, 0.0, free, 0.005)
+    assert b[0] == pytest.approx(0.02, abs=0.005) and b[1] == 0.0
+    assert b[2] == 0.0  # too close to the plane to sample below it
+    # a piece seen floating under a quarter of its points floats as a whole, at its lowest seen point
+    z, bottoms = np.r_[np.full(5, 0.04), np.full(5, 0.03)], np.r_[np.zeros(6), np.full(4, 0.025)]
+    np.testing.assert_allclose(piece_bottom(z, bottoms, 0.0), 0.03)
+    np.testing.assert_allclose(piece_bottom(z, np.r_[np.zeros(9), 0.025], 0.0), np.r_[np.zeros(9), 0.025])

@@ -6,7 +6,8 @@ embedded default does the geometric part without learned weights:
 Objects
     The observed (one-sided) points of an object, in the gravity-aligned world frame, are cleaned
     (radius outlier removal), extruded straight down to the support plane (object-on-ground
-    assumption: the object fills the space between what is seen and the plane), optionally mirrored
+    assumption: the object fills the space between what is seen and the plane; with
+    :func:`free_space_test`, not into space the captured view sees through), optionally mirrored
     about a vertical plane for the hidden back, and closed part by part (:mod:`physworld.recon.parts`:
     one convex hull per height level and near-convex piece of the footprint, so that a lid keeps its
     knob and a pan its handle) or by one convex hull (trimesh, watertight; :func:`closed_convex_hull`
@@ -136,12 +137,14 @@ def object_mesh(
     outlier_radius: float = 0.02,
     min_points: int = 20,
     completion: str = "parts",
+    free_space=None,
 ) -> ObjectMesh:
     """Closed object mesh from its observed points in the gravity-aligned world frame (z up, support
     plane at ``plane_height``); see the module docstring. ``mirror`` needs ``camera_position``.
     ``completion``: "parts" closes each height level and near-convex piece by its own hull
     (:mod:`physworld.recon.parts`: a lid keeps its knob, a pan its handle); "convex" closes all
-    points by one hull."""
+    points by one hull. ``free_space`` (:func:`free_space_test`, "parts" only) stops the extrusion
+    above the free space the camera sees under a point (a pan's handle is not a wall to the table)."""
     import trimesh
 
     from .parts import parts_mesh
@@ -168,7 +171,7 @@ def object_mesh(
     foot = p.copy()
     foot[:, 2] = plane_height  # extrude down to the support plane
     cloud = np.concatenate([p, foot])
-    hull = closed_convex_hull(cloud) if completion == "convex" else parts_mesh(p, plane_height)
+    hull = closed_convex_hull(cloud) if completion == "convex" else parts_mesh(p, plane_height, free=free_space)
     T_2d, _ = trimesh.bounds.oriented_bounds_2D(cloud[:, :2])
     yaw = -float(np.arctan2(T_2d[1, 0], T_2d[0, 0]))  # T_2d rotates the points into the rectangle's axes
     c, s = np.cos(yaw), np.sin(yaw)
@@ -191,6 +194,35 @@ def plane_depth(intr: CameraIntrinsics, plane_normal: np.ndarray, plane_d: float
     with np.errstate(divide="ignore", invalid="ignore"):
         t = -float(plane_d) / (ray_directions(intr) @ np.asarray(plane_normal, dtype=float))
     return np.where(np.isfinite(t) & (t > 0), t, np.nan).astype(np.float32)
+
+
+def free_space_test(
+    depth: np.ndarray, intr: CameraIntrinsics, T_world_camera: np.ndarray, margin: float = 0.003, window: int = 3
+):
+    """A test ``free(points_world (N, 3)) -> bool (N,)``: True where the camera saw past the point,
+    i.e. every pixel within ``window // 2`` of its projection has a depth more than ``margin``
+    beyond the point's (free space, which an extrusion must not fill). Points outside the image,
+    behind the camera or next to an invalid pixel are not free (unknown)."""
+    from scipy.ndimage import minimum_filter
+
+    from ..sim.camera import project
+
+    d = np.asarray(depth, dtype=float)
+    if d.shape != (intr.height, intr.width):
+        raise InputError(f"depth {d.shape} must match the camera ({intr.height}, {intr.width})")
+    nearest = minimum_filter(np.where(np.isfinite(d) & (d > 0), d, 0.0), size=int(window), mode="constant", cval=0.0)
+
+    def free(points_world: np.ndarray) -> np.ndarray:
+        uvz = project(points_world, intr, T_world_camera)
+        with np.errstate(invalid="ignore"):
+            u, v = np.round(uvz[:, 0]), np.round(uvz[:, 1])
+            ok = np.isfinite(uvz).all(axis=1) & (uvz[:, 2] > 0) & (u >= 0) & (u < intr.width) & (v >= 0)
+            ok &= v < intr.height
+        out = np.zeros(len(uvz), bool)
+        out[ok] = uvz[ok, 2] < nearest[v[ok].astype(int), u[ok].astype(int)] - margin
+        return out
+
+    return free
 
 
 def complete_background_depth(

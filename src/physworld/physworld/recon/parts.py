@@ -20,7 +20,9 @@ z up, support plane at ``plane_height``):
    the least hull area.
 
 Each piece becomes the convex hull of its cells' points with z clamped to its level and their foot
-points on the level's bottom (the object-on-ground extrusion, per level). The result is one mesh of
+points on the level's bottom (the object-on-ground extrusion, per level), or, given a free-space
+test of the captured view, just above the free space the camera sees under a point (the table seen
+under a pan's handle: the handle is not extruded down to it). The result is one mesh of
 separate closed convex parts (what a physics engine takes for a dynamic body: one hull per
 connected part). Without a concavity this gives one part, the plain extruded hull.
 """
@@ -52,6 +54,7 @@ class PartsConfig:
     max_parts: int = 16  # at most this many parts per object: PyBullet keeps the first 16 shapes of a compound
     overlap_cells: int = 1  # a part also takes its neighbours' points this many cells into them
     min_thickness: float = 0.001  # m, thinner parts are dropped
+    float_fraction: float = 0.25  # a piece seen floating over this share of its points floats (piece_bottom)
 
 
 @dataclass
@@ -297,14 +300,49 @@ def convex_pieces(
     return done + [t[-1] for t in todo]
 
 
-def part_clouds(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig()) -> list[np.ndarray]:
+def column_bottoms(points: np.ndarray, lo: float, free, step: float = 0.005) -> np.ndarray:
+    """Bottom of each point's extrusion column: ``lo``, or a ``step`` above the highest sample of
+    the column (every ``step`` from ``lo``, at least a ``step`` under the point) that ``free``
+    ((M, 3) world points -> bool (M,), e.g. :func:`physworld.recon.meshing.free_space_test`) finds
+    seen through: the space under an overhang (a pan's handle) the camera sees the table through."""
+    p = np.asarray(points, float)
+    z = p[:, 2]
+    k = int(np.ceil((z.max() - lo) / step)) if len(p) else 0
+    if k < 2:
+        return np.full(len(p), float(lo))
+    h = lo + step * np.arange(k)
+    rows, cols = np.nonzero(h[None, :] < z[:, None] - step)
+    seen = np.zeros((len(p), k), bool)
+    seen[rows, cols] = free(np.c_[p[rows, :2], h[cols]])
+    highest = k - 1 - np.argmax(seen[:, ::-1], axis=1)
+    return np.where(seen.any(axis=1), np.minimum(h[highest] + step, z), lo)
+
+
+def piece_bottom(z: np.ndarray, bottoms: np.ndarray, lo: float, cfg: PartsConfig = PartsConfig()) -> np.ndarray:
+    """Column bottoms of one piece's points (heights ``z``, bottoms from :func:`column_bottoms`).
+    Where the camera sees free space under at least ``cfg.float_fraction`` of them, the piece floats
+    (a handle): its hidden underside is taken level with the lowest point seen above free space
+    (5th percentile), for every point; otherwise each point keeps its own bottom."""
+    b = np.asarray(bottoms, float)
+    raised = b > lo + cfg.cell
+    if len(b) == 0 or raised.mean() < cfg.float_fraction:
+        return b
+    return np.full(len(b), max(float(np.percentile(np.asarray(z)[raised], 5)), float(lo)))
+
+
+def part_clouds(
+    points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig(), free=None
+) -> list[np.ndarray]:
     """Point sets (observed points, clamped to their level, plus their foot points) whose convex hulls
     are the object's parts; see the module docstring. Each piece also takes the points of the
     region's cells within ``cfg.overlap_cells`` of it, so that neighbouring parts overlap instead of
-    leaving slits between them."""
+    leaving slits between them. With ``free`` (see :func:`column_bottoms`) each point's column
+    starts above the free space the camera sees under it instead of on the plane; a level takes the
+    part of the column within it, and no point where the column does not reach into it."""
     from scipy.ndimage import binary_dilation
 
     p = np.asarray(points, float)
+    bottom = np.full(len(p), float(plane_height)) if free is None else column_bottoms(p, plane_height, free, cfg.cell)
     hf = height_field(p, cell_size(p, cfg.cell))
     bounds = height_levels(hf.top[np.isfinite(hf.top)], cfg.min_gap, cfg.min_level_cells)
     cell_of = hf.ij[:, 0] * hf.top.shape[1] + hf.ij[:, 1]
@@ -322,18 +360,21 @@ def part_clouds(points: np.ndarray, plane_height: float, cfg: PartsConfig = Part
             cells[tuple(piece.T)] = True
             if cfg.overlap_cells:
                 cells = binary_dilation(cells, grow) & region
-            q = p[cells.ravel()[cell_of] & (p[:, 2] > lo)]
-            if len(q) < 4 or (k and q[:, 2].max() - lo < cfg.min_gap / 2):
+            inside = cells.ravel()[cell_of] & (p[:, 2] > lo)
+            top, foot = np.minimum(p[:, 2], hi), np.maximum(piece_bottom(p[inside, 2], bottom[inside], lo, cfg), lo)
+            sel = inside.copy()
+            sel[inside] = top[inside] > foot
+            if sel.sum() < 4 or (k and top[sel].max() - lo < cfg.min_gap / 2):
                 continue
-            q[:, 2] = np.minimum(q[:, 2], hi)
-            clouds.append(np.concatenate([q, np.c_[q[:, :2], np.full(len(q), lo)]]))
+            xy = p[sel, :2]
+            clouds.append(np.concatenate([np.c_[xy, top[sel]], np.c_[xy, foot[sel[inside]]]]))
     return clouds
 
 
-def parts_mesh(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig()):
-    """One trimesh of the object's separate closed convex parts (see module docstring); parts
-    thinner than ``cfg.min_thickness`` are left out (their points lie in the neighbouring parts
-    too). Each part is shrunk about its centroid by
+def parts_mesh(points: np.ndarray, plane_height: float, cfg: PartsConfig = PartsConfig(), free=None):
+    """One trimesh of the object's separate closed convex parts (see module docstring and
+    :func:`part_clouds` for ``free``); parts thinner than ``cfg.min_thickness`` are left out (their
+    points lie in the neighbouring parts too). Each part is shrunk about its centroid by
     ``SHRINK`` so that no two parts share a vertex: a mesh file loader that merges equal vertices
     (trimesh, for the physics world) would join them into one part, and one hull. Raises
     InputError when no part closes."""
@@ -342,7 +383,7 @@ def parts_mesh(points: np.ndarray, plane_height: float, cfg: PartsConfig = Parts
     from .meshing import _thickness, closed_convex_hull
 
     hulls = []
-    for cloud in part_clouds(points, plane_height, cfg):
+    for cloud in part_clouds(points, plane_height, cfg, free):
         try:
             hull = closed_convex_hull(cloud)
         except InputError:

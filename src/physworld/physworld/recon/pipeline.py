@@ -79,6 +79,9 @@ class ReconstructionConfig:
         "cavities seen from above), or all of it by one convex hull (meshing.object_mesh)",
         choices=("parts", "convex"),
     )
+    carve_free_space: bool = param(
+        True, "object_completion 'parts': no extrusion into space the captured view sees through (under a handle)"
+    )
     background_resolution: float = param(0.01, "height-map cell size (m)", range=(0.002, 0.2))
     background_margin: float = param(
         0.05, "background kept this far beyond the plane's footprint (m)", range=(0.0, 2.0)
@@ -246,9 +249,10 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
     """Closed object meshes (name -> ObjectMesh), the observed surface points of each (object frame),
     the background height-map solid (world frame) and notes. A cluster whose points give no closed
     mesh (flat or too few) stays part of the background, unless it is the ``moved`` object."""
-    from .meshing import complete_background_depth, heightmap_mesh, object_mesh, plane_depth
+    from .meshing import complete_background_depth, free_space_test, heightmap_mesh, object_mesh, plane_depth
 
     objects, surfaces, notes = {}, {}, []
+    free = free_space_test(np.where(valid, first_depth, np.nan), intr, T_wc) if cfg.carve_free_space else None
     for c in seg.objects:
         name = labels.names.get(c.index)
         if name is None:
@@ -256,7 +260,7 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
         pts = c.points @ T_wc[:3, :3].T + T_wc[:3, 3]
         try:
             objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3],
-                                        completion=cfg.object_completion)  # fmt: skip
+                                        completion=cfg.object_completion, free_space=free)  # fmt: skip
         except InputError as exc:
             if name == moved:
                 raise NoObjectError(f"the moved object {name!r} gives no mesh: {exc}") from exc
