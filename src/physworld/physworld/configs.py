@@ -35,11 +35,52 @@ class SimWorldConfig:
 class CameraCaptureConfig:
     backend: str = param(
         "topics",
-        "where frames come from: 'topics' (a camera driver or sim_world publishes "
-        "camera/...; the same code in sim and on a real camera)",
-        choices=("topics",),
+        "where frames come from: 'topics' (a camera driver, sim_world or bag_player publishes "
+        "camera/...; the same code in sim and on a real camera) or 'opencv' (this node opens "
+        "opencv_source with cv2.VideoCapture and publishes camera/... itself)",
+        choices=("topics", "opencv"),
         read_only=True,
     )
+    # backend 'opencv' (physworld.capture.opencv_source)
+    opencv_source: str = param(
+        "",
+        "backend opencv: device index (0), device path (/dev/video0), video file, image-sequence "
+        "pattern (frames/%04d.png) or URL",
+        read_only=True,
+    )
+    opencv_api: str = param(
+        "auto",
+        "backend opencv: OpenCV capture API; 'openni2' reads registered depth from the device",
+        choices=("auto", "v4l2", "ffmpeg", "images", "openni2"),
+        read_only=True,
+    )
+    opencv_width: int = param(0, "backend opencv: width to request from a live device (0 = its default)",
+                              range=(0, 8192), read_only=True)  # fmt: skip
+    opencv_height: int = param(0, "backend opencv: height to request from a live device (0 = its default)",
+                               range=(0, 8192), read_only=True)  # fmt: skip
+    opencv_rate_hz: float = param(10.0, "backend opencv: frames read and published per second",
+                                  range=(0.1, 120.0), read_only=True)  # fmt: skip
+    opencv_loop: bool = param(False, "backend opencv: start a recorded source over at its end", read_only=True)
+    depth_source: str = param(
+        "",
+        "backend opencv: 16-bit PNG depth images in millimetres (directory, glob or %04d pattern), "
+        "paired frame by frame with a recorded colour source; '' = no depth (or api openni2)",
+        read_only=True,
+    )
+    calibration_file: str = param(
+        "",
+        "backend opencv: camera_info YAML (camera_calibration_parsers format) of the colour camera",
+        read_only=True,
+    )
+    fallback_hfov_deg: float = param(
+        0.0,
+        "backend opencv without calibration_file: horizontal FOV (deg) of a pinhole with the principal "
+        "point at the centre; 0 = refuse to start uncalibrated",
+        range=(0.0, 179.0),
+        read_only=True,
+    )
+    frame_id: str = param("camera_color_optical_frame", "backend opencv: frame_id of the published images",
+                          read_only=True)  # fmt: skip
     sync_tolerance_s: float = param(0.02, "max |stamp(color) - stamp(depth)| of a synchronised pair", range=(0.0, 1.0))
     default_timeout_s: float = param(2.0, "snapshot wait when the request gives timeout_s = 0", range=(0.01, 60.0))
     max_depth_m: float = param(10.0, "depth beyond this is treated as invalid (NaN)", range=(0.1, 100.0))

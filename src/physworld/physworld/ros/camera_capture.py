@@ -2,9 +2,12 @@
 
 Subscribes to a camera driver's topics (``camera/color/image_raw`` rgb8/bgr8,
 ``camera/depth/image_raw`` 32FC1 metres or 16UC1 millimetres, ``camera/color/camera_info``),
-which sim_world publishes in simulation, and serves ``capture_rgbd``
-(physworld_interfaces/srv/CaptureRgbd): one synchronised, validated RGB-D snapshot with depth
-as 32FC1 metres. Bad frames are answered with a message naming the problem.
+and serves ``capture_rgbd`` (physworld_interfaces/srv/CaptureRgbd): one synchronised, validated
+RGB-D snapshot with depth as 32FC1 metres. Bad frames are answered with a message naming the problem.
+
+Backends: ``topics``: sim_world, bag_player or a real driver publishes those topics;
+``opencv``: this node opens the device / file itself (``physworld.ros.opencv_camera``) and
+publishes them, and the snapshot path above runs on its own topics unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .conversions import (
     matrix_from_pose,
     numpy_to_image,
 )
+from .opencv_camera import OpenCvCameraPublisher
 from .params import declare_config
 from .runner import spin_node
 
@@ -49,6 +53,15 @@ class CameraCaptureNode(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(PoseStamped, "camera/pose", self._on_pose, latched, callback_group=group)
         self.create_service(CaptureRgbd, "capture_rgbd", self._on_capture, callback_group=group)
+        self.device: OpenCvCameraPublisher | None = None
+        if self.cfg.backend == "opencv":
+            self.device = OpenCvCameraPublisher(self, self.cfg)
+            try:
+                self.device.open()  # raises, naming the device / file / calibration problem
+            except Exception:
+                super().destroy_node()  # no half-built node left in the graph
+                raise
+            self.device.start()
 
     def _configured_pose(self) -> PoseStamped | None:
         values = self.cfg.camera_pose
@@ -116,6 +129,11 @@ class CameraCaptureNode(Node):
         if self.camera_pose is not None:
             response.camera_pose = self.camera_pose
         return response
+
+    def destroy_node(self):
+        if self.device is not None:
+            self.device.close()
+        return super().destroy_node()
 
 
 def main(args=None) -> None:

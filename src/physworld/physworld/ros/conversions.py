@@ -61,6 +61,18 @@ def camera_info_from_intrinsics(intr: CameraIntrinsics, frame_id: str = "", stam
     return info
 
 
+def camera_info_from_calibration(calib, frame_id: str = "", stamp=None) -> CameraInfo:
+    """The CameraInfo of a ``physworld.capture.CameraCalibration`` (a camera_info YAML file)."""
+    info = CameraInfo(width=int(calib.width), height=int(calib.height), distortion_model=calib.distortion_model)
+    info.d = [float(v) for v in np.asarray(calib.D).reshape(-1)]
+    info.k = [float(v) for v in np.asarray(calib.K).reshape(-1)]
+    info.r = [float(v) for v in np.asarray(calib.R).reshape(-1)]
+    info.p = [float(v) for v in np.asarray(calib.P).reshape(-1)]
+    info.header.frame_id = frame_id
+    info.header.stamp = _stamp(stamp)
+    return info
+
+
 def intrinsics_from_camera_info(info: CameraInfo, near: float = 0.05, far: float = 5.0) -> CameraIntrinsics:
     """Pinhole intrinsics from a CameraInfo's K. Distortion is ignored: use rectified images.
 

@@ -1,0 +1,98 @@
+"""Graph test (real DDS): camera_capture with backend 'opencv' reads a small video and a 16-bit
+PNG depth sequence written here with cv2, publishes the camera topics itself, and capture_rgbd
+serves a synchronised snapshot from them (colour frame i with depth image i); a colour-only source
+and a missing calibration are answered with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image
+
+from physworld.capture import CameraCalibration
+from physworld.errors import ConfigError
+from physworld.ros.camera_capture import CameraCaptureNode
+from physworld.ros.conversions import image_to_numpy
+from physworld_interfaces.srv import CaptureRgbd
+
+cv2 = pytest.importorskip("cv2")
+pytestmark = pytest.mark.ros
+
+W, H, N = 64, 48, 6
+
+
+def red(i: int) -> int:
+    return 30 * i + 20  # frame i's red channel; depth image i holds 800 + 10 i mm
+
+
+@pytest.fixture
+def recording(tmp_path):
+    writer = cv2.VideoWriter(str(tmp_path / "scene.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    (tmp_path / "depth").mkdir()
+    for i in range(N):
+        writer.write(np.full((H, W, 3), (200, 90, red(i)), np.uint8))  # BGR
+        mm = np.full((H, W), 800 + 10 * i, np.uint16)
+        mm[:4] = 0  # no reading in the top rows
+        assert cv2.imwrite(str(tmp_path / "depth" / f"{i:03d}.png"), mm)
+    writer.release()
+    K = np.array([[55.0, 0.0, 31.5], [0.0, 55.0, 23.5], [0.0, 0.0, 1.0]])
+    calib = CameraCalibration(W, H, K, camera_name="test_cam").to_yaml_dict()
+    (tmp_path / "cam.yaml").write_text(yaml.safe_dump(calib))
+    return tmp_path
+
+
+def opencv_node(graph, recording, **params):
+    values = dict(backend="opencv", opencv_source=str(recording / "scene.avi"), depth_source=str(recording / "depth"),
+                  calibration_file=str(recording / "cam.yaml"), opencv_loop=True, opencv_rate_hz=20.0)  # fmt: skip
+    values.update(params)
+    overrides = [Parameter(k, value=v) for k, v in values.items()]
+    return CameraCaptureNode(context=graph.context, parameter_overrides=overrides)
+
+
+def capture(graph, probe, timeout=5.0):
+    client = probe.create_client(CaptureRgbd, "capture_rgbd")
+    assert client.wait_for_service(timeout_sec=10.0), "capture_rgbd did not appear"
+    future = client.call_async(CaptureRgbd.Request(timeout_s=timeout))
+    graph.wait_for(future.done, timeout + 5.0, "capture_rgbd response")
+    return future.result()
+
+
+def test_opencv_backend_publishes_the_camera_topics_and_serves_a_synchronised_snapshot(graph, recording):
+    graph.add(opencv_node(graph, recording))
+    probe = graph.add(Node("opencv_probe", context=graph.context))
+    color, depth, info = [], [], []
+    probe.create_subscription(Image, "camera/color/image_raw", color.append, 10)
+    probe.create_subscription(Image, "camera/depth/image_raw", depth.append, 10)
+    probe.create_subscription(CameraInfo, "camera/color/camera_info", info.append, 10)
+    graph.wait_for(lambda: len(color) >= N + 2 and depth and info, 20.0, "opencv camera topics (and a loop)")
+    assert color[0].encoding == "rgb8" and (color[0].width, color[0].height) == (W, H)
+    assert depth[0].encoding == "16UC1" and color[0].header.frame_id == "camera_color_optical_frame"
+    assert list(info[-1].k) == [55.0, 0.0, 31.5, 0.0, 55.0, 23.5, 0.0, 0.0, 1.0] and info[-1].width == W
+
+    for _ in range(3):  # several snapshots: each pairs colour frame i with depth image i
+        resp = capture(graph, probe)
+        assert resp.success, resp.message
+        assert resp.color.header.stamp == resp.depth.header.stamp and resp.depth.encoding == "32FC1"
+        rgb, d = image_to_numpy(resp.color), image_to_numpy(resp.depth)
+        i = int(round((float(rgb[H // 2, W // 2, 0]) - 20) / 30))  # which frame (MJPG is lossy: +-6)
+        assert 0 <= i < N and abs(float(rgb[H // 2, W // 2, 0]) - red(i)) < 8, rgb[H // 2, W // 2]
+        np.testing.assert_allclose(d[H // 2, W // 2], (800 + 10 * i) / 1000.0, rtol=1e-6)
+        assert np.isnan(d[:4]).all()  # 0 mm = no reading
+        assert resp.camera_info.k[0] == 55.0
+
+
+def test_colour_only_source_answers_that_depth_is_missing(graph, recording):
+    graph.add(opencv_node(graph, recording, depth_source=""))
+    probe = graph.add(Node("opencv_probe2", context=graph.context))
+    resp = capture(graph, probe, timeout=1.0)
+    assert not resp.success and "camera/depth/image_raw" in resp.message, resp.message
+
+
+def test_without_calibration_the_node_refuses_to_start_and_says_why(graph, recording):
+    with pytest.raises(ConfigError, match="needs calibration_file"):
+        opencv_node(graph, recording, calibration_file="")
+    with pytest.raises(Exception, match="video file not found: .*missing.avi"):
+        opencv_node(graph, recording, opencv_source=str(recording / "missing.avi"))
