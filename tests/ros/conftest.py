@@ -46,6 +46,46 @@ class Graph:
             time.sleep(0.02)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
+    # --- managed (lifecycle) nodes, through the standard services only -----------------------
+    def _lifecycle_probe(self):
+        if getattr(self, "_probe", None) is None:
+            from rclpy.node import Node
+
+            self._probe = self.add(Node("lifecycle_probe", context=self.context))
+        return self._probe
+
+    def _call(self, srv_type, name: str, request, timeout: float = 10.0):
+        client = self._lifecycle_probe().create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout, f"{name} response")
+        return future.result()
+
+    def change_state(self, node: str, transition: str, timeout: float = 30.0) -> bool:
+        """``ros2 lifecycle set <node> <transition>``: lifecycle_msgs/srv/ChangeState on <node>/change_state."""
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
+        return self._call(ChangeState, f"{node}/change_state", ChangeState.Request(transition=Transition(id=tid)),
+                          timeout).success  # fmt: skip
+
+    def state(self, node: str) -> str:
+        """``ros2 lifecycle get <node>``: the label of lifecycle_msgs/srv/GetState on <node>/get_state."""
+        from lifecycle_msgs.srv import GetState
+
+        return self._call(GetState, f"{node}/get_state", GetState.Request()).current_state.label
+
+    def rosout(self) -> list:
+        """/rosout messages (rcl_interfaces/msg/Log) from now on, and the history rosout keeps."""
+        from rcl_interfaces.msg import Log
+        from rclpy.qos import DurabilityPolicy, QoSProfile
+
+        logs: list = []
+        qos = QoSProfile(depth=1000, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._lifecycle_probe().create_subscription(Log, "/rosout", logs.append, qos)
+        return logs
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)

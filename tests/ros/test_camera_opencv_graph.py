@@ -1,19 +1,23 @@
 """Graph test (real DDS): camera_capture with backend 'opencv' reads a small video and a 16-bit
 PNG depth sequence written here with cv2, publishes the camera topics itself, and capture_rgbd
 serves a synchronised snapshot from them (colour frame i with depth image i); a colour-only source
-and a missing calibration are answered with the reason."""
+is answered with the reason. As a managed node: nothing opened or served before configure and
+activate, nothing published after deactivate, and a missing calibration or file makes configure fail
+with the reason logged while the node stays reachable."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 import yaml
+from rcl_interfaces.msg import Log
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from physworld.capture import CameraCalibration
-from physworld.errors import ConfigError
 from physworld.ros.camera_capture import CameraCaptureNode
 from physworld.ros.conversions import image_to_numpy
 from physworld_interfaces.srv import CaptureRgbd
@@ -44,12 +48,12 @@ def recording(tmp_path):
     return tmp_path
 
 
-def opencv_node(graph, recording, **params):
+def opencv_node(graph, recording, namespace="", **params):
     values = dict(backend="opencv", opencv_source=str(recording / "scene.avi"), depth_source=str(recording / "depth"),
                   calibration_file=str(recording / "cam.yaml"), opencv_loop=True, opencv_rate_hz=20.0)  # fmt: skip
     values.update(params)
     overrides = [Parameter(k, value=v) for k, v in values.items()]
-    return CameraCaptureNode(context=graph.context, parameter_overrides=overrides)
+    return CameraCaptureNode(context=graph.context, namespace=namespace, parameter_overrides=overrides)
 
 
 def capture(graph, probe, timeout=5.0):
@@ -91,8 +95,50 @@ def test_colour_only_source_answers_that_depth_is_missing(graph, recording):
     assert not resp.success and "camera/depth/image_raw" in resp.message, resp.message
 
 
-def test_without_calibration_the_node_refuses_to_start_and_says_why(graph, recording):
-    with pytest.raises(ConfigError, match="needs calibration_file"):
-        opencv_node(graph, recording, calibration_file="")
-    with pytest.raises(Exception, match="video file not found: .*missing.avi"):
-        opencv_node(graph, recording, opencv_source=str(recording / "missing.avi"))
+def test_managed_camera_waits_unconfigured_then_serves_after_configure_and_activate(graph, recording):
+    """autostart false: the device is not opened and nothing is served until the standard lifecycle
+    services configure and activate it; deactivate stops the stream, cleanup + configure reopen it."""
+    graph.add(opencv_node(graph, recording, autostart=False))
+    probe = graph.add(Node("opencv_probe3", context=graph.context))
+    color = []
+    probe.create_subscription(Image, "camera/color/image_raw", color.append, 10)
+    assert graph.state("camera_capture") == "unconfigured"
+    resp = capture(graph, probe, timeout=0.5)
+    assert not resp.success and "camera_capture is unconfigured" in resp.message, resp.message
+    assert graph.change_state("camera_capture", "configure") and graph.state("camera_capture") == "inactive"
+    resp = capture(graph, probe, timeout=0.5)
+    assert not resp.success and "is inactive" in resp.message and "activate" in resp.message, resp.message
+    time.sleep(0.5)
+    assert not color  # opened, but nothing is published while inactive
+    assert graph.change_state("camera_capture", "activate")
+    graph.wait_for(lambda: len(color) >= 3, 10.0, "images once active")
+    assert capture(graph, probe).success
+
+    assert graph.change_state("camera_capture", "deactivate")
+    time.sleep(0.3)
+    n = len(color)
+    time.sleep(0.5)
+    assert len(color) == n, "images still published while inactive"
+    assert not capture(graph, probe, timeout=0.5).success
+    assert graph.change_state("camera_capture", "cleanup") and graph.state("camera_capture") == "unconfigured"
+    assert graph.change_state("camera_capture", "configure") and graph.change_state("camera_capture", "activate")
+    resp = capture(graph, probe)
+    assert resp.success, resp.message  # the device was released and opened again
+
+
+def test_missing_calibration_or_file_fails_configure_and_the_node_stays_reachable(graph, recording):
+    logs = graph.rosout()
+    graph.add(opencv_node(graph, recording, calibration_file=""))  # autostart: configure fails
+    assert graph.state("camera_capture") == "unconfigured"
+    probe = graph.add(Node("opencv_probe4", context=graph.context))
+    resp = capture(graph, probe, timeout=0.5)
+    assert not resp.success and "configure failed" in resp.message and "needs calibration_file" in resp.message
+    graph.wait_for(lambda: any(m.name == "camera_capture" and m.level == Log.ERROR and "needs calibration_file"
+                               in m.msg for m in logs), 10.0, "the reason on /rosout")  # fmt: skip
+    assert not graph.change_state("camera_capture", "configure")  # still failing, still answering
+    assert graph.state("camera_capture") == "unconfigured"
+
+    graph.add(opencv_node(graph, recording, namespace="cam2", opencv_source=str(recording / "missing.avi")))
+    assert graph.state("cam2/camera_capture") == "unconfigured"
+    graph.wait_for(lambda: any("video file not found" in m.msg and "missing.avi" in m.msg for m in logs), 10.0,
+                   "the missing file named on /rosout")  # fmt: skip

@@ -8,6 +8,10 @@ RGB-D snapshot with depth as 32FC1 metres. Bad frames are answered with a messag
 Backends: ``topics``: sim_world, bag_player or a real driver publishes those topics;
 ``opencv``: this node opens the device / file itself (``physworld.ros.opencv_camera``) and
 publishes them, and the snapshot path above runs on its own topics unchanged.
+
+A managed node (``physworld.ros.lifecycle``): the opencv device is opened in configure and released
+in cleanup, frames are read, published and paired only while active, and ``capture_rgbd`` answers
+with the node's state while it is not.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import threading
 
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
@@ -33,12 +36,13 @@ from .conversions import (
     matrix_from_pose,
     numpy_to_image,
 )
+from .lifecycle import ManagedNode
 from .opencv_camera import OpenCvCameraPublisher
 from .params import declare_config
 from .runner import spin_node
 
 
-class CameraCaptureNode(Node):
+class CameraCaptureNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("camera_capture", **kwargs)
         self.cfg = declare_config(self, CameraCaptureConfig)
@@ -55,13 +59,26 @@ class CameraCaptureNode(Node):
         self.create_service(CaptureRgbd, "capture_rgbd", self._on_capture, callback_group=group)
         self.device: OpenCvCameraPublisher | None = None
         if self.cfg.backend == "opencv":
-            self.device = OpenCvCameraPublisher(self, self.cfg)
-            try:
-                self.device.open()  # raises, naming the device / file / calibration problem
-            except Exception:
-                super().destroy_node()  # no half-built node left in the graph
-                raise
+            self.device = OpenCvCameraPublisher(self, self.cfg, self.create_lifecycle_publisher)
+        self.autostart()
+
+    # --- lifecycle: the opencv device is the resource ---------------------------------------------
+    def configure_resources(self) -> None:
+        if self.device is not None:
+            self.device.open()  # raises, naming the device / file / calibration problem
+
+    def release_resources(self) -> None:
+        if self.device is not None:
+            self.device.close()
+
+    def activate_work(self) -> None:
+        self.pairer = RgbdPairer(self.cfg.sync_tolerance_s)  # no frame from before is served
+        if self.device is not None:
             self.device.start()
+
+    def deactivate_work(self) -> None:
+        if self.device is not None:
+            self.device.stop()
 
     def _configured_pose(self) -> PoseStamped | None:
         values = self.cfg.camera_pose
@@ -85,16 +102,22 @@ class CameraCaptureNode(Node):
         return Time.from_msg(msg.header.stamp).nanoseconds
 
     def _on_color(self, msg: Image) -> None:
-        self.pairer.add_color(self._stamp_ns(msg), msg)
+        if self.active:
+            self.pairer.add_color(self._stamp_ns(msg), msg)
 
     def _on_depth(self, msg: Image) -> None:
-        self.pairer.add_depth(self._stamp_ns(msg), msg)
+        if self.active:
+            self.pairer.add_depth(self._stamp_ns(msg), msg)
 
     def _on_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
         self._info_event.set()
 
     def _on_capture(self, request: CaptureRgbd.Request, response: CaptureRgbd.Response):
+        why = self.inactive_reason()
+        if why:
+            response.success, response.message = False, why
+            return response
         timeout = request.timeout_s if request.timeout_s > 0 else self.cfg.default_timeout_s
         pair = self.pairer.wait_pair(timeout)
         if pair is None:
@@ -129,11 +152,6 @@ class CameraCaptureNode(Node):
         if self.camera_pose is not None:
             response.camera_pose = self.camera_pose
         return response
-
-    def destroy_node(self):
-        if self.device is not None:
-            self.device.close()
-        return super().destroy_node()
 
 
 def main(args=None) -> None:

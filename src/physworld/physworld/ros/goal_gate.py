@@ -3,6 +3,8 @@
 Every action server of the stack drives one thing (the arm, a PPO run, a reconstruction, a video
 job) and queues nothing: a client whose goal is rejected retries after the running goal's result.
 The reason is logged as a warning by the server; a client only sees ``accepted = False``.
+Servers of a managed node also reject goals while the node is not active (``available``,
+``physworld.ros.lifecycle``), with the node's state logged as the reason.
 
 The claim is taken in the goal callback, when the goal is accepted, not in the execute callback:
 rclpy starts the execute callback later, as an executor task, and a second goal request served by
@@ -65,13 +67,19 @@ def single_goal_server(
     execute: Callable[[object], Awaitable[object]],
     callback_group=None,
     gate: SingleGoal | None = None,
+    available: Callable[[], str] | None = None,
 ) -> ActionServer:
-    """An ActionServer that rejects (and logs) a goal while its previous one is active; cancel
-    requests are always accepted. ``execute`` is the async execute callback."""
+    """An ActionServer that rejects (and logs) a goal while its previous one is active, or while
+    ``available()`` returns a reason (a managed node that is not active); cancel requests are
+    always accepted. ``execute`` is the async execute callback."""
     gate = gate or SingleGoal()
     logger = node.get_logger()
 
     def on_goal(_goal) -> GoalResponse:
+        why = available() if available is not None else ""
+        if why:
+            logger.warning(f"{name}: rejected a goal: {why}")
+            return GoalResponse.REJECT
         why = gate.try_claim()
         if why:
             logger.warning(f"{name}: rejected a new goal: {why}; cancel it or wait for its result")
