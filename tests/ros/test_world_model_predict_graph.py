@@ -1,6 +1,8 @@
 """Graph test (real DDS): the world_model node loads a trained 4D world model checkpoint (a tiny one
-made here with `physworld worldmodel pretrain`) and serves predict_video; a corrupt checkpoint stops
-the node with an error naming the file; without a checkpoint predict_video is not offered."""
+made here with `physworld worldmodel pretrain`) and serves predict_video; as a managed node it loads
+the model in configure and serves only while active; a corrupt checkpoint makes configure fail with
+an error naming the file while the node stays reachable; without a checkpoint predict_video is not
+offered."""
 
 from __future__ import annotations
 
@@ -9,15 +11,15 @@ import time
 
 import numpy as np
 import pytest
+from rcl_interfaces.msg import Log
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from physworld.cli_worldmodel import register
-from physworld.errors import ArtefactError
 from physworld.ros.conversions import numpy_to_image
 from physworld.ros.world_model import WorldModelNode
-from physworld_interfaces.action import GenerateVideo
+from physworld_interfaces.action import GenerateVideo, ReconstructScene
 
 pytestmark = pytest.mark.ros
 
@@ -78,11 +80,59 @@ def test_predict_video_from_a_loaded_checkpoint(graph, checkpoint, tmp_path):
     assert not result.success and "http" in result.message
 
 
-def test_corrupt_checkpoint_names_the_file_and_no_checkpoint_serves_nothing(graph, tmp_path):
+def _send(client, goal, timeout=10.0):
+    assert client.wait_for_server(timeout_sec=10.0), "action server did not appear"
+    return _wait(client.send_goal_async(goal), timeout, "goal response")
+
+
+def test_managed_world_model_loads_in_configure_serves_while_active(graph, checkpoint, tmp_path):
+    """autostart false: nothing loaded, goals rejected; configure loads the model, activate serves,
+    deactivate rejects again, cleanup frees the model (all through the standard lifecycle services)."""
+    node = graph.add(WorldModelNode(context=graph.context, parameter_overrides=[
+        Parameter("world_model_checkpoint", value=str(checkpoint)), Parameter("device", value="cpu"),
+        Parameter("autostart", value=False)]))  # fmt: skip
+    probe = graph.add(Node("managed_probe", context=graph.context))
+    predict = ActionClient(probe, GenerateVideo, "predict_video")
+    reconstruct = ActionClient(probe, ReconstructScene, "reconstruct_scene")
+    first = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    goal = GenerateVideo.Goal(image=numpy_to_image(first, "rgb8"), task_text="push the block", n_frames=2,
+                              run_dir=str(tmp_path / "pred"))  # fmt: skip
+    assert graph.state("world_model") == "unconfigured" and node._predictor is None
+    assert not _send(predict, goal).accepted and not _send(reconstruct, ReconstructScene.Goal()).accepted
+    assert graph.change_state("world_model", "configure") and graph.state("world_model") == "inactive"
+    assert node._predictor is not None  # loaded in configure
+    assert not _send(predict, goal).accepted  # inactive: still rejected
+    assert graph.change_state("world_model", "activate")
+    result = _wait(_send(predict, goal).get_result_async(), 60, "result").result
+    assert result.success and result.n_frames == 2, result.message
+    bad = _send(reconstruct, ReconstructScene.Goal(task_text=""))  # served: answered with the reason
+    assert bad.accepted and not _wait(bad.get_result_async(), 30, "result").result.success
+    assert graph.change_state("world_model", "deactivate")
+    assert not _send(predict, goal).accepted and not _send(reconstruct, ReconstructScene.Goal()).accepted
+    assert graph.change_state("world_model", "cleanup") and node._predictor is None
+    assert graph.state("world_model") == "unconfigured"
+
+
+def test_corrupt_checkpoint_fails_configure_naming_the_file_and_the_node_stays_reachable(graph, tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ArtefactError, match="broken.pt"):
-        WorldModelNode(context=graph.context, parameter_overrides=[Parameter("world_model_checkpoint", value=str(bad))])
-    graph.add(WorldModelNode(context=graph.context))
+    logs = graph.rosout()
+    graph.add(WorldModelNode(context=graph.context, parameter_overrides=[Parameter("world_model_checkpoint",
+                                                                                   value=str(bad))]))  # fmt: skip
+    assert graph.state("world_model") == "unconfigured"  # autostart tried and failed: not half-built
+    graph.wait_for(lambda: any(m.name == "world_model" and m.level == Log.ERROR and "configure failed" in m.msg
+                               and "broken.pt" in m.msg for m in logs), 10.0, "the reason on /rosout")  # fmt: skip
     probe = graph.add(Node("predict_probe", context=graph.context))
-    assert not ActionClient(probe, GenerateVideo, "predict_video").wait_for_server(timeout_sec=1.0)
+    first = numpy_to_image(np.zeros((24, 32, 3), np.uint8), "rgb8")
+    assert not _send(ActionClient(probe, GenerateVideo, "predict_video"), GenerateVideo.Goal(image=first)).accepted
+    assert not _send(ActionClient(probe, ReconstructScene, "reconstruct_scene"), ReconstructScene.Goal()).accepted
+    assert not graph.change_state("world_model", "configure")  # the same file fails again; the node answers
+    assert graph.state("world_model") == "unconfigured"
+
+
+def test_without_a_checkpoint_predict_video_is_not_offered(graph):
+    graph.add(WorldModelNode(context=graph.context, namespace="no_ckpt"))
+    assert graph.state("no_ckpt/world_model") == "active"
+    probe = graph.add(Node("predict_probe2", context=graph.context))
+    assert ActionClient(probe, ReconstructScene, "no_ckpt/reconstruct_scene").wait_for_server(timeout_sec=10.0)
+    assert not ActionClient(probe, GenerateVideo, "no_ckpt/predict_video").wait_for_server(timeout_sec=1.0)

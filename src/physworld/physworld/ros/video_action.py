@@ -21,9 +21,11 @@ async def execute_generate_video(
     run_root: str,
     default_frames: int,
     logger,
+    node=None,
 ) -> GenerateVideo.Result:
     """Generate off the executor with per-frame feedback and cancel; frames + contact sheet on disk.
-    ``generator_for(backend)`` returns the generator (or raises a PhysWorldError naming the problem)."""
+    ``generator_for(backend)`` returns the generator (or raises a PhysWorldError naming the problem).
+    ``node``: a ``ManagedNode`` whose deactivation stops the job (``guarded``, ``check_active``)."""
     goal = goal_handle.request
     result = GenerateVideo.Result()
     backend = goal.backend or default_backend
@@ -33,6 +35,8 @@ async def execute_generate_video(
     def progress(done: int, total: int) -> None:
         if goal_handle.is_cancel_requested:
             raise GoalCancelled()
+        if node is not None:
+            node.check_active()
         fb = GenerateVideo.Feedback(frames_done=done, frames_total=total, status=f"{backend}: frame {done}/{total}")
         goal_handle.publish_feedback(fb)
 
@@ -44,7 +48,7 @@ async def execute_generate_video(
         return out
 
     try:
-        out = await run_off_executor(work)
+        out = await run_off_executor(node.guarded(work) if node is not None else work)
     except GoalCancelled:
         goal_handle.canceled()
         result.message = "cancelled"

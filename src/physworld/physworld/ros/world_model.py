@@ -11,10 +11,15 @@ Robot self-filter: the node keeps the latest ``joint_states``; when a goal carri
 the robot model posed at those joints is rendered from the camera and its pixels are left out of
 the reconstruction (``physworld.recon.self_filter``), so the arm never becomes part of the scene.
 
-4D world model (paper 000): with ``world_model_checkpoint`` set, the node loads the trained model at
-start (a missing or corrupt checkpoint stops the node with an error naming the file) and serves
-``predict_video`` (GenerateVideo: first frame in, predicted frames on disk out, per-frame feedback),
-the same rollout as the ``world_model`` backend of ``video_generation_client``.
+4D world model (paper 000): with ``world_model_checkpoint`` set, the node serves ``predict_video``
+(GenerateVideo: first frame in, predicted frames on disk out, per-frame feedback), the same rollout
+as the ``world_model`` backend of ``video_generation_client``.
+
+A managed node (``physworld.ros.lifecycle``): the checkpoint is loaded in configure (a missing or
+corrupt one makes configure fail with an error naming the file, logged, and the node stays
+unconfigured and reachable), goals are served only while active (rejected, with the state logged,
+otherwise; deactivation stops a running job at its next progress point), and the model is
+released in cleanup.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from pathlib import Path
 
 from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
@@ -41,13 +45,14 @@ from ..sim.tasks import resolve_task
 from ..video import load_video
 from .conversions import depth_image_to_metres, image_to_numpy, intrinsics_from_camera_info, matrix_from_pose
 from .goal_gate import single_goal_server
+from .lifecycle import ManagedNode
 from .params import declare_config
 from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_executor, spin_node
 from .scene_markers import bundle_markers, trajectory_path
 from .video_action import execute_generate_video
 
 
-class WorldModelNode(Node):
+class WorldModelNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("world_model", **kwargs)
         self.cfg = declare_config(self, WorldModelNodeConfig)
@@ -57,21 +62,29 @@ class WorldModelNode(Node):
         self.pub_target = self.create_publisher(PathMsg, "world_model/target_trajectory", latched)
         self._joints: tuple[float, dict[str, float]] | None = None  # (receive time, name -> position)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 10)
+        ready = self.inactive_reason
         self._server = single_goal_server(self, ReconstructScene, "reconstruct_scene", self._execute,
-                                          ReentrantCallbackGroup())  # fmt: skip
+                                          ReentrantCallbackGroup(), available=ready)  # fmt: skip
         self._predictor = None
+        if self.cfg.world_model_checkpoint:  # read-only: the server exists from the start, served once loaded
+            self._predict_server = single_goal_server(self, GenerateVideo, "predict_video", self._predict,
+                                                      ReentrantCallbackGroup(), available=ready)  # fmt: skip
+        else:
+            self.get_logger().info("no world_model_checkpoint: predict_video is not served")
+        self.autostart()
+
+    def configure_resources(self) -> None:
         if self.cfg.world_model_checkpoint:
             from ..video.world_model_backend import WorldModelGenerator
 
             self._predictor = WorldModelGenerator(self.cfg.world_model_checkpoint, device=self.recon_cfg.device)
-            self._predict_server = single_goal_server(self, GenerateVideo, "predict_video", self._predict,
-                                                      ReentrantCallbackGroup())  # fmt: skip
             self.get_logger().info(
                 f"4D world model {self.cfg.world_model_checkpoint} ({self._predictor.kind}) on "
                 f"{self._predictor.device}: serving predict_video"
             )
-        else:
-            self.get_logger().info("no world_model_checkpoint: predict_video is not served")
+
+    def release_resources(self) -> None:
+        self._predictor = None  # a goal still holding it keeps it until it returns
 
     async def _execute(self, goal_handle):
         goal = goal_handle.request
@@ -81,6 +94,7 @@ class WorldModelNode(Node):
         def progress(stage: str, done: int, total: int) -> None:
             if goal_handle.is_cancel_requested:
                 raise GoalCancelled()
+            self.check_active()  # deactivation stops the job here
             status = StageStatus(stage=stage, progress=done / max(total, 1), detail=f"{stage} {done}/{total}")
             goal_handle.publish_feedback(ReconstructScene.Feedback(status=status))
 
@@ -99,7 +113,7 @@ class WorldModelNode(Node):
             return res, bundle_dir
 
         try:
-            res, bundle_dir = await run_off_executor(work)
+            res, bundle_dir = await run_off_executor(self.guarded(work))
         except GoalCancelled:
             goal_handle.canceled()
             result.message = "cancelled"
@@ -123,7 +137,7 @@ class WorldModelNode(Node):
             return self._predictor
 
         return await execute_generate_video(
-            goal_handle, generator_for, "world_model", self.cfg.run_root, 10, self.get_logger()
+            goal_handle, generator_for, "world_model", self.cfg.run_root, 10, self.get_logger(), node=self
         )
 
     def _on_joint_states(self, msg: JointState) -> None:
