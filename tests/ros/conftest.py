@@ -86,6 +86,15 @@ class Graph:
         self._lifecycle_probe().create_subscription(Log, "/rosout", logs.append, qos)
         return logs
 
+    def wait_for_log(self, logs: list, node: str, *needles: str, timeout: float = 10.0) -> None:
+        """Wait until ``logs`` (from ``rosout()``) hold an ERROR of ``node`` containing every needle."""
+        from rcl_interfaces.msg import Log
+
+        def found() -> bool:
+            return any(m.name == node and m.level == Log.ERROR and all(n in m.msg for n in needles) for m in logs)
+
+        self.wait_for(found, timeout, f"an error of {node} on /rosout naming {needles}")
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)

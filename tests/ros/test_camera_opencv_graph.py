@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 import yaml
-from rcl_interfaces.msg import Log
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -133,12 +132,10 @@ def test_missing_calibration_or_file_fails_configure_and_the_node_stays_reachabl
     probe = graph.add(Node("opencv_probe4", context=graph.context))
     resp = capture(graph, probe, timeout=0.5)
     assert not resp.success and "configure failed" in resp.message and "needs calibration_file" in resp.message
-    graph.wait_for(lambda: any(m.name == "camera_capture" and m.level == Log.ERROR and "needs calibration_file"
-                               in m.msg for m in logs), 10.0, "the reason on /rosout")  # fmt: skip
+    graph.wait_for_log(logs, "camera_capture", "configure failed", "needs calibration_file")
     assert not graph.change_state("camera_capture", "configure")  # still failing, still answering
     assert graph.state("camera_capture") == "unconfigured"
 
     graph.add(opencv_node(graph, recording, namespace="cam2", opencv_source=str(recording / "missing.avi")))
     assert graph.state("cam2/camera_capture") == "unconfigured"
-    graph.wait_for(lambda: any("video file not found" in m.msg and "missing.avi" in m.msg for m in logs), 10.0,
-                   "the missing file named on /rosout")  # fmt: skip
+    graph.wait_for_log(logs, "cam2.camera_capture", "video file not found", "missing.avi")

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from rcl_interfaces.msg import Log
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -120,8 +119,7 @@ def test_corrupt_checkpoint_fails_configure_naming_the_file_and_the_node_stays_r
     graph.add(WorldModelNode(context=graph.context, parameter_overrides=[Parameter("world_model_checkpoint",
                                                                                    value=str(bad))]))  # fmt: skip
     assert graph.state("world_model") == "unconfigured"  # autostart tried and failed: not half-built
-    graph.wait_for(lambda: any(m.name == "world_model" and m.level == Log.ERROR and "configure failed" in m.msg
-                               and "broken.pt" in m.msg for m in logs), 10.0, "the reason on /rosout")  # fmt: skip
+    graph.wait_for_log(logs, "world_model", "configure failed", "broken.pt")
     probe = graph.add(Node("predict_probe", context=graph.context))
     first = numpy_to_image(np.zeros((24, 32, 3), np.uint8), "rgb8")
     assert not _send(ActionClient(probe, GenerateVideo, "predict_video"), GenerateVideo.Goal(image=first)).accepted

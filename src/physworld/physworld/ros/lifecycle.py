@@ -39,6 +39,10 @@ AUTOSTART_DESCRIPTION = (
     "`ros2 lifecycle set <node> configure` and `activate` (false)"
 )
 
+_TRANSITIONS = {"configuring": "being configured", "activating": "being activated",
+                "deactivating": "being deactivated", "cleaningup": "being cleaned up",
+                "shuttingdown": "shutting down", "errorprocessing": "recovering from an error"}  # fmt: skip
+
 
 class NodeInactive(PhysWorldError):
     """Work refused or stopped because the node is not active (the message says which state)."""
@@ -84,7 +88,7 @@ class ManagedNode(LifecycleNode):
         if self._active:
             return ""
         state, name = self.state_label, self.get_fully_qualified_name()
-        why = f"{name} is {state} (a managed node)"
+        why = f"{name} is {_TRANSITIONS.get(state, state)} (a managed node)"
         if state == "unconfigured" and self._configure_failure:
             return f"{why}: configure failed: {self._configure_failure}"
         if state == "unconfigured":
