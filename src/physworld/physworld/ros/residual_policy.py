@@ -24,23 +24,17 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
-from sensor_msgs.msg import JointState
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from physworld_interfaces.action import ExecuteTask, TrainPolicy
 from physworld_interfaces.srv import SetControlMode
 
 from ..configs import ResidualPolicyConfig
 from ..errors import InputError, PhysWorldError
-from ..policy.execution import ArmSample, ExecutionConfig, execute
+from ..policy.execution import ExecutionConfig, execute
+from .arm_link import RosArmLink
 from .goal_gate import single_goal_server
 from .params import declare_config
 from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_executor, spin_node
@@ -48,65 +42,6 @@ from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_execut
 
 class ExecutionAborted(PhysWorldError):
     """The execution loop raised mid-run; the message says why and what the arm does now."""
-
-
-class RosArmLink:
-    """Latest joint_states / object_pose / arm_controller status, and the command publisher."""
-
-    def __init__(self, node: Node, cfg: ResidualPolicyConfig, group):
-        self.cfg, self._lock = cfg, threading.Lock()
-        self._joints: tuple[dict, float] | None = None
-        self._obj: tuple[np.ndarray, float] | None = None
-        self._status = ""
-        self.period = 0.1
-        self.pub = node.create_publisher(JointTrajectory, "arm_controller/joint_command", 10)
-        node.create_subscription(JointState, "joint_states", self._on_joints, 20, callback_group=group)
-        node.create_subscription(PoseStamped, "object_pose", self._on_object, 10, callback_group=group)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        node.create_subscription(String, "arm_controller/status", self._on_status, latched, callback_group=group)
-
-    def _on_joints(self, msg: JointState) -> None:
-        with self._lock:
-            self._joints = (dict(zip(msg.name, msg.position, strict=False)), time.monotonic())
-
-    def _on_object(self, msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        with self._lock:
-            self._obj = (np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w]), time.monotonic())
-
-    def _on_status(self, msg: String) -> None:
-        with self._lock:
-            self._status = msg.data
-
-    def sample(self) -> ArmSample | None:
-        now = time.monotonic()
-        with self._lock:
-            joints, obj = self._joints, self._obj
-        if joints is None:
-            return None
-        pos, stamp = joints
-        missing = [n for n in self.cfg.joint_names if n not in pos]
-        if missing:
-            raise InputError(f"joint_states lacks arm joints {missing}")
-        q = np.array([pos[n] for n in self.cfg.joint_names])
-        width = float(sum(pos.get(n, 0.0) for n in self.cfg.gripper_joints))
-        obj_pose, obj_age = (None, np.inf) if obj is None else (obj[0], now - obj[1])
-        return ArmSample(q, width, now - stamp, obj_pose, obj_age)
-
-    def send(self, q: np.ndarray, gripper_closed: bool) -> None:
-        g = 0.0 if gripper_closed else self.cfg.gripper_open
-        sec = int(self.period)
-        point = JointTrajectoryPoint(
-            positions=[float(v) for v in q] + [g] * len(self.cfg.gripper_joints),
-            time_from_start=Duration(sec=sec, nanosec=int((self.period - sec) * 1e9)),
-        )
-        self.pub.publish(
-            JointTrajectory(joint_names=list(self.cfg.joint_names) + list(self.cfg.gripper_joints), points=[point])
-        )
-
-    def status(self) -> str:
-        with self._lock:
-            return self._status
 
 
 class ResidualPolicyNode(Node):
