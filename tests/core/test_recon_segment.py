@@ -10,6 +10,7 @@ from physworld.recon.segment import (
     label_objects,
     point_map,
     segment_first_frame,
+    split_separated,
 )
 from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
 
@@ -245,3 +246,28 @@ def test_a_low_floor_inside_a_container_joins_it_but_the_table_inside_a_frame_do
     frame = min(seg.objects, key=lambda c: (c.mask & floor).sum())
     inside = (body == 1) & ~frame.mask  # table pixels, some of them inside the frame
     assert not (frame.mask & (body == 1)).any() and inside.any()
+
+
+def test_split_separated_splits_image_parts_apart_in_space_only():
+    mask = np.zeros((10, 30), bool)
+    mask[2:6, 2:6] = mask[2:6, 12:16] = mask[2:6, 20:24] = True
+    pts = np.zeros((10, 30, 3))
+    pts[..., 0] = np.arange(30)[None, :] * 0.005  # 5 mm per pixel: the first two parts 3 cm apart
+    pts[:, 20:, 0] -= 0.035  # the third part 5 mm from the second in space (cut by an occluder)
+    parts = split_separated(mask, pts, 0.015)
+    assert sorted(int(p.sum()) for p in parts) == [16, 32]
+    assert split_separated(mask[:, :10], pts[:, :10], 0.015)[0] is not None
+
+
+def test_small_objects_a_few_centimetres_apart_are_separate_clusters():
+    ink = (0.1, 0.15, 0.6, 1.0)
+    board = ([0.12, 0.1, 0.005], [0.0, 0.0, 0.005], (0.95, 0.95, 0.95, 1.0))
+    marks = [([0.015, 0.015, 0.0015], [x, 0.0, 0.0115], ink) for x in (-0.05, 0.0, 0.05)]  # 2 cm gaps
+    rgb, depth, body, ids, T = render_tabletop([], extra_boxes=[board, *marks], with_rgb=True)
+    pts = point_map(depth, INTR)
+    plane = find_support_plane(pts.reshape(-1, 3), 0.005, up_hint=T[:3, :3].T @ [0, 0, 1.0])
+    seg = segment_first_frame(pts, plane.normal, plane.d, colors=rgb, min_cluster_points=5)
+    found = [k for k in (1, 2, 3) if max(_iou(c.mask, body == ids[f"extra_{k}"]) for c in seg.objects) > 0.5]
+    assert found == [1, 2, 3]  # each mark its own cluster (DBSCAN's 4 cm eps joins them)
+    joined = segment_first_frame(pts, plane.normal, plane.d, colors=rgb, min_cluster_points=5, split_gap=None)
+    assert len(joined.objects) == len(seg.objects) - 2

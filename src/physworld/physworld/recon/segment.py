@@ -108,7 +108,7 @@ def segment_first_frame(
     eps: float = 0.04,
     min_points: int = 10,
     min_cluster_points: int = 30,
-    min_cluster_fraction: float = 0.002,
+    min_cluster_fraction: float = 0.0004,
     on_footprint: bool = True,
     footprint_margin: float = 0.02,
     min_region_fraction: float = 0.1,
@@ -118,6 +118,7 @@ def segment_first_frame(
     color_threshold: float = 0.35,
     flying_jump: float | None = 0.05,
     enclosed_min_height: float = 0.002,
+    split_gap: float | None = 0.015,
 ) -> Segmentation:
     """Support plane, object clusters and background of an organised point map ``(H, W, 3)``.
 
@@ -134,6 +135,9 @@ def segment_first_frame(
     objects of roughly uniform colour, as in the sim; textured objects would be over-split.
     Unless ``flying_jump`` is None, flying pixels (:func:`flying_pixel_mask`) are left out as well
     (in ``ignored_mask``): their depth lies between a foreground edge and the background behind it.
+    Unless ``split_gap`` is None, a cluster whose parts are apart in the image and more than
+    ``split_gap`` apart in space is split (:func:`split_separated`): DBSCAN's ``eps`` joins small
+    objects a few centimetres apart (ink marks on a board).
     Pixels enclosed by a cluster in the image and higher than ``enclosed_min_height`` (and the depth
     noise) above the plane join it (:func:`absorb_enclosed`): a pan's floor, lower than
     ``min_height``, seen inside its rim.
@@ -179,7 +183,8 @@ def segment_first_frame(
         labels[cand] = lab
         for k in np.unique(lab[lab >= 0]):
             m = labels == k
-            masks.extend(_split_by_colour(m, pts, colors, eps, color_threshold) if colors is not None else [m])
+            for part in _split_by_colour(m, pts, colors, eps, color_threshold) if colors is not None else [m]:
+                masks.extend(split_separated(part, pts, split_gap) if split_gap else [part])
     min_size = max(int(min_cluster_points), int(min_cluster_fraction * valid.sum()))
     masks = sorted((m for m in masks if m.sum() >= min_size), key=lambda m: -int(m.sum()))
     with np.errstate(invalid="ignore"):
@@ -198,6 +203,25 @@ def segment_first_frame(
     seg = Segmentation(n, float(plane_d), h, plane_mask, objects, np.zeros_like(valid), ignored)
     seg.background_mask = valid & ~seg.object_mask
     return seg
+
+
+def split_separated(mask: np.ndarray, pts: np.ndarray, gap: float) -> list[np.ndarray]:
+    """The parts of ``mask`` that are apart in the image (8-connected components), grouped again
+    where two come closer than ``gap`` metres in space (one object cut in two by a thin occluder)."""
+    from scipy.ndimage import label
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    lab, n = label(mask, structure=np.ones((3, 3), int))
+    if n < 2:
+        return [mask]
+    trees = [cKDTree(pts[lab == i]) for i in range(1, n + 1)]
+    near = np.zeros((n, n), bool)
+    for i in range(n):
+        for j in range(i + 1, n):
+            near[i, j] = np.isfinite(trees[i].query(trees[j].data, k=1, distance_upper_bound=gap)[0]).any()
+    k, comp = connected_components(near, directed=False)
+    return [np.isin(lab, np.flatnonzero(comp == g) + 1) for g in range(k)]
 
 
 def absorb_enclosed(masks: list[np.ndarray], eligible: np.ndarray) -> list[np.ndarray]:
