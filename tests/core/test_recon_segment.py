@@ -11,6 +11,7 @@ from physworld.recon.segment import (
     point_map,
     segment_first_frame,
     split_separated,
+    support_height,
 )
 from physworld.sim.camera import CameraIntrinsics, PyBulletCamera, look_at
 
@@ -271,3 +272,22 @@ def test_small_objects_a_few_centimetres_apart_are_separate_clusters():
     assert found == [1, 2, 3]  # each mark its own cluster (DBSCAN's 4 cm eps joins them)
     joined = segment_first_frame(pts, plane.normal, plane.d, colors=rgb, min_cluster_points=5, split_gap=None)
     assert len(joined.objects) == len(seg.objects) - 2
+
+
+def test_support_height_is_the_object_under_it_or_the_plane():
+    h, w = 40, 40
+    P = np.zeros((h, w, 3))
+    P[..., 0], P[..., 1] = np.meshgrid(np.arange(w) * 0.005, np.arange(h) * 0.005)
+    board = np.zeros((h, w), bool)
+    board[5:35, 5:35] = True
+    mark = np.zeros((h, w), bool)
+    mark[18:22, 18:22] = True
+    P[board, 2], P[mark, 2] = 0.01, 0.013
+    assert support_height(mark, board & ~mark, P, 0.0) == pytest.approx(0.01)  # an ink mark on a board
+    lone = np.zeros((h, w), bool)
+    lone[36:39, 36:39] = True
+    P[lone, 2] = 0.02
+    assert support_height(lone, board, P, 0.0) == 0.0  # on the table
+    tall = board.copy()
+    P[tall & ~mark, 2] = 0.3  # a tall object behind it in the image, higher than the object: no support
+    assert support_height(mark, tall & ~mark, P, 0.0) == 0.0

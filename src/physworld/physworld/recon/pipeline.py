@@ -247,19 +247,27 @@ def find_objects(first_rgb, first_depth, ignore_mask, intr, plane, task, cfg: Re
 def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, labels, moved: str,
                  cfg: ReconstructionConfig):  # fmt: skip
     """Closed object meshes (name -> ObjectMesh), the observed surface points of each (object frame),
-    the background height-map solid (world frame) and notes. A cluster whose points give no closed
-    mesh (flat or too few) stays part of the background, unless it is the ``moved`` object."""
+    the background height-map solid (world frame) and notes. An object is extruded down to what it
+    stands on (segment.support_height: the plane, or another object under it). A cluster whose points
+    give no closed mesh (flat or too few) stays part of the background, unless it is the ``moved``
+    object."""
     from .meshing import complete_background_depth, free_space_test, heightmap_mesh, object_mesh, plane_depth
+    from .segment import point_map, support_height
 
     objects, surfaces, notes = {}, {}, []
     free = free_space_test(np.where(valid, first_depth, np.nan), intr, T_wc) if cfg.carve_free_space else None
+    world_map = point_map(np.where(valid, first_depth, np.nan), intr) @ T_wc[:3, :3].T + T_wc[:3, 3]
     for c in seg.objects:
         name = labels.names.get(c.index)
         if name is None:
             continue  # not a task object: it stays part of the background
         pts = c.points @ T_wc[:3, :3].T + T_wc[:3, 3]
+        others = np.any([o.mask for o in seg.objects if o.index != c.index], axis=0) if len(seg.objects) > 1 else None
+        base = plane_height if others is None else support_height(c.mask, others, world_map, plane_height)
+        if base > plane_height:
+            notes.append(f"{name}: stands on another object, {100 * (base - plane_height):.1f} cm above the plane")
         try:
-            objects[name] = object_mesh(pts, plane_height, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3],
+            objects[name] = object_mesh(pts, base, mirror=cfg.mirror_hidden, camera_position=T_wc[:3, 3],
                                         completion=cfg.object_completion, free_space=free)  # fmt: skip
         except InputError as exc:
             if name == moved:

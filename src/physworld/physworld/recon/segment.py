@@ -224,6 +224,40 @@ def split_separated(mask: np.ndarray, pts: np.ndarray, gap: float) -> list[np.nd
     return [np.isin(lab, np.flatnonzero(comp == g) + 1) for g in range(k)]
 
 
+def support_height(
+    mask: np.ndarray,
+    others: np.ndarray,
+    points_world: np.ndarray,
+    plane_height: float,
+    ring: int = 3,
+    margin: float = 0.02,
+    tol: float = 0.005,
+) -> float:
+    """Height of the surface an object stands on: the support plane, or another object it sits on.
+
+    ``mask``: the object's pixels; ``others``: the other objects' pixels; ``points_world``: the
+    organised (H, W, 3) point map in a gravity-aligned frame (z up). The ring of pixels within
+    ``ring`` of the mask supports the object when most of it belongs to other objects and lies
+    under it: within ``margin`` of its footprint and no higher than its lowest point + ``tol`` (ink
+    marks on a board, a tomato in a pan). Then the ring's median height, else ``plane_height``."""
+    from scipy.ndimage import binary_dilation
+    from scipy.spatial import cKDTree
+
+    grown = binary_dilation(mask, np.ones((2 * ring + 1,) * 2, bool)) & ~mask
+    around = grown & np.all(np.isfinite(points_world), axis=2)
+    if not around.any():
+        return float(plane_height)
+    obj = points_world[mask & np.all(np.isfinite(points_world), axis=2)]
+    cand = points_world[around & others]
+    if len(obj) == 0 or len(cand) == 0:
+        return float(plane_height)
+    d, _ = cKDTree(obj[:, :2]).query(cand[:, :2], k=1)
+    under = cand[(d <= margin) & (cand[:, 2] <= obj[:, 2].min() + tol)]
+    if len(under) < 0.5 * around.sum():
+        return float(plane_height)
+    return float(max(plane_height, np.median(under[:, 2])))
+
+
 def absorb_enclosed(masks: list[np.ndarray], eligible: np.ndarray) -> list[np.ndarray]:
     """Each mask plus the ``eligible`` pixels it encloses in the image (holes of the mask that belong
     to no other mask): the low floor of a container seen through its rim is part of it, not
