@@ -3,7 +3,8 @@
 This module is the ONLY recon code that reads ground truth: the true object meshes of the task
 scene and ``video.aux["object_poses"]``. Reconstruction never calls it.
 
-Metrics per object (matched by name):
+Metrics per object (matched by name; objects the task cannot tell apart, such as four identical ink
+marks, are matched to the true ones by position, :func:`match_identical`):
 - position error: distance between the centres of the world-axis-aligned bounding boxes of the
   reconstructed and the true mesh at the capture (frame 0);
 - size error: per-axis difference of those boxes' extents (absolute, metres, and relative);
@@ -86,29 +87,64 @@ def evaluate_track(pred: np.ndarray, gt: np.ndarray, true_mesh, recon_mesh) -> d
     return out
 
 
+def _true_pose0(task_scene, gt_poses: dict, name: str) -> np.ndarray:
+    if name in gt_poses:
+        return pose_to_matrix(gt_poses[name][0])
+    pos, quat = task_scene.initial_poses.get(name) or task_scene.object_pose(name)
+    return pose_to_matrix(np.concatenate([pos, quat]))
+
+
+def match_identical(result, task_scene, gt_poses: dict) -> dict[str, str]:
+    """Reconstructed object name -> true object name. Objects the task cannot tell apart (same
+    category and true size, e.g. four ink marks) may carry each other's names: within such a group
+    the names are matched by the least total distance of the box centres (Hungarian), the others
+    by name."""
+    from scipy.optimize import linear_sum_assignment
+
+    truth = task_scene.objects
+    out = {o.name: o.name for o in result.bundle.objects if o.name in truth}
+    groups: dict = {}
+    for name in out:
+        key = (truth[name].category, tuple(np.round(truth[name].mesh.extents, 4)))
+        groups.setdefault(key, []).append(name)
+    for names in groups.values():
+        if len(names) < 2:
+            continue
+        rec = [_box(_posed(result.meshes[result.bundle.object(n).mesh], _bundle_pose(result.bundle.object(n))))[0]
+               for n in names]  # fmt: skip
+        true = [_box(_posed(truth[n].mesh, _true_pose0(task_scene, gt_poses, n)))[0] for n in names]
+        rows, cols = linear_sum_assignment(np.linalg.norm(np.asarray(rec)[:, None] - np.asarray(true)[None], axis=2))
+        out.update({names[r]: names[c] for r, c in zip(rows, cols)})
+    return out
+
+
+def _bundle_pose(o) -> np.ndarray:
+    return pose_to_matrix(np.concatenate([o.position, o.orientation]))
+
+
 def evaluate_reconstruction(result, task_scene, video) -> dict:
     """Metrics of ``result`` (ReconstructionResult) against ``task_scene`` (the ground-truth
-    TaskScene at capture time) and the video's true object poses. Evaluation only."""
+    TaskScene at capture time) and the video's true object poses. Evaluation only. Objects the task
+    cannot tell apart are compared with the true object they match best (:func:`match_identical`)."""
     gt_poses = (video.aux or {}).get("object_poses") or {}
+    match = match_identical(result, task_scene, gt_poses)
     objects = {}
     for o in result.bundle.objects:
         entry: dict = {"category": o.category, "movable": o.movable}
-        if o.name not in task_scene.objects:
+        if o.name not in match:
             entry["matched"] = False
             objects[o.name] = entry
             continue
-        true_local = task_scene.objects[o.name].mesh
-        if o.name in gt_poses:
-            T_true0 = pose_to_matrix(gt_poses[o.name][0])
-        else:
-            pos, quat = task_scene.initial_poses.get(o.name) or task_scene.object_pose(o.name)
-            T_true0 = pose_to_matrix(np.concatenate([pos, quat]))
+        truth = match[o.name]
+        true_local = task_scene.objects[truth].mesh
+        T_true0 = _true_pose0(task_scene, gt_poses, truth)
         recon_local = result.meshes[o.mesh]
         true_w = _posed(true_local, T_true0)
-        rec_w = _posed(recon_local, pose_to_matrix(np.concatenate([o.position, o.orientation])))
+        rec_w = _posed(recon_local, _bundle_pose(o))
         (c_t, ext_t), (c_r, ext_r) = _box(true_w), _box(rec_w)
         entry.update(
             matched=True,
+            true_object=truth,
             position_error_m=float(np.linalg.norm(c_r - c_t)),
             position_error_xyz_m=(c_r - c_t).tolist(),
             true_extent_m=ext_t.tolist(),
@@ -119,10 +155,10 @@ def evaluate_reconstruction(result, task_scene, video) -> dict:
             mass=o.mass if o.movable else 0.0,
         )
         traj = result.bundle.target_trajectory(o.name)
-        if traj is not None and o.name in gt_poses:
-            entry["track"] = evaluate_track(traj, np.asarray(gt_poses[o.name]), true_local, recon_local)
+        if traj is not None and truth in gt_poses:
+            entry["track"] = evaluate_track(traj, np.asarray(gt_poses[truth]), true_local, recon_local)
         objects[o.name] = entry
-    missing = sorted(set(task_scene.objects) - set(objects))
+    missing = sorted(set(task_scene.objects) - set(match.values()))
     moved = result.bundle.meta.get("moved_object")
     track = objects.get(moved, {}).get("track")
     return {
