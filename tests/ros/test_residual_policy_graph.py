@@ -3,7 +3,9 @@ test (oracle world model of the sim's scene, 128 PPO steps) drives the simulated
 arm_controller; execute_task answers with success or a failure reason, cancel stops the stream,
 a second goal while one runs is rejected, a policy runtime raising mid-run aborts the goal with the
 arm in 'hold', and a missing policy directory or a missing / corrupt scene bundle is answered with a
-clear error while the node keeps serving."""
+clear error while the node keeps serving. As a managed node it serves only while active,
+deactivating it stops a running execution with the arm holding, and a policy retrained into the
+same directory is loaded again."""
 
 import threading
 import time
@@ -43,16 +45,20 @@ def policy_dir(tmp_path_factory):
     return res.out_dir
 
 
-@pytest.fixture
-def arm_graph(tmp_path):
+def _start_arm_graph(tmp_path, residual_extra: str = ""):
     params = tmp_path / "params.yaml"
     params.write_text(
         "sim_world:\n  ros__parameters:\n    task: lid_on_pot\n    seed: 1\n    image_width: 64\n"
         "    image_height: 48\n    camera_rate_hz: 10.0\n"
         "arm_controller:\n  ros__parameters:\n    backend: sim\n"
-        "residual_policy:\n  ros__parameters:\n    settle_s: 0.3\n"
+        "residual_policy:\n  ros__parameters:\n    settle_s: 0.3\n" + residual_extra
     )
-    up = Bringup(["sim_world", "arm_controller", "residual_policy"], params).start()
+    return Bringup(["sim_world", "arm_controller", "residual_policy"], params).start()
+
+
+@pytest.fixture
+def arm_graph(tmp_path):
+    up = _start_arm_graph(tmp_path)
     yield up
     up.shutdown()
 
@@ -222,3 +228,95 @@ def test_train_policy_answers_missing_and_corrupt_bundles_and_keeps_serving(grap
         wrapped = _wait(handle.get_result_async(), 30, "result")
         assert wrapped.status == GoalStatus.STATUS_ABORTED and expected in wrapped.result.message, wrapped.result
     assert not (tmp_path / "policy").exists()
+
+
+def _change_state(node: Node, target: str, transition: str) -> bool:
+    """``ros2 lifecycle set <target> <transition>`` through lifecycle_msgs/srv/ChangeState."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    client = node.create_client(ChangeState, f"{target}/change_state")
+    assert client.wait_for_service(timeout_sec=10.0)
+    tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
+    return _wait(client.call_async(ChangeState.Request(transition=Transition(id=tid))), 30, transition).success
+
+
+def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm(tmp_path, policy_dir):
+    """autostart false: execute_task is rejected until configure + activate; deactivating the node
+    mid-run stops the stream at once, the goal says why, and arm_controller holds the arm."""
+    up = _start_arm_graph(tmp_path, "    autostart: false\n")
+    try:
+        node = up.add_node(Node("test_managed", context=up.context))
+        probe = Probe(node)
+        statuses = []
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
+        client = ActionClient(node, ExecuteTask, "execute_task")
+        assert client.wait_for_server(timeout_sec=10.0)
+        goal = ExecuteTask.Goal(policy_path=str(policy_dir))
+        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted  # unconfigured
+        assert _change_state(node, "residual_policy", "configure")
+        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted  # inactive
+        assert _change_state(node, "residual_policy", "activate")
+        feedback = []
+        handle = _wait(client.send_goal_async(goal, feedback.append), 10, "goal")
+        assert handle.accepted
+        end = time.monotonic() + 30
+        while not any(f.feedback.step >= 3 for f in feedback):
+            assert time.monotonic() < end, "no execute_task feedback"
+            time.sleep(0.05)
+        assert _change_state(node, "residual_policy", "deactivate")  # returns once the loop has stopped
+        with probe.lock:
+            n = len(probe.commands)
+        wrapped = _wait(handle.get_result_async(), 10, "result")
+        res = wrapped.result
+        assert wrapped.status == GoalStatus.STATUS_ABORTED and res.failure_reason == "cancelled", res
+        assert "stopped: /residual_policy was deactivated" in res.message, res.message
+        time.sleep(0.5)
+        with probe.lock:
+            assert len(probe.commands) == n  # nothing sent after deactivate returned
+        assert statuses[-1] == "hold"  # asked to hold, not left to the watchdog's hand-over
+        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted
+        assert _change_state(node, "residual_policy", "activate")
+        again = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=1.0)), 10, "goal")
+        assert again.accepted and _wait(again.get_result_async(), 30, "result").result.failure_reason == "timeout"
+    finally:
+        up.shutdown()
+
+
+def test_a_policy_retrained_into_the_same_directory_is_loaded_again(arm_graph, policy_dir, tmp_path):
+    """The node caches a loaded policy per directory; when the directory's policy changes (here:
+    replaced the way train_policy replaces it, first by broken weights, then by a good policy
+    again) the next execute_task loads it again instead of serving the cached one. Cleanup frees
+    the cache."""
+    import os
+    import shutil
+
+    residual = next(n for n in arm_graph.nodes if n.get_name() == "residual_policy")
+    work = tmp_path / "policy"
+    shutil.copytree(policy_dir, work)
+    node = arm_graph.add_node(Node("test_retrain", context=arm_graph.context))
+    client = ActionClient(node, ExecuteTask, "execute_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+
+    def run(timeout_s=1.0):
+        handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(work), timeout_s=timeout_s)), 10, "g")
+        assert handle.accepted
+        return _wait(handle.get_result_async(), 60, "result").result
+
+    assert run().failure_reason == "timeout"  # loaded, ran, cached
+    first = residual._runner(str(work))
+    assert residual._runner(str(work)) is first  # unchanged files: the cached policy
+    broken = work / "policy.zip.tmp"
+    broken.write_bytes(b"not a policy")
+    os.replace(broken, work / "policy.zip")  # as training replaces it: atomically
+    res = run()
+    assert not res.success and "policy.zip: cannot load the policy" in res.message, res.message
+    shutil.copy2(policy_dir / "policy.zip", work / "policy.zip.tmp")
+    os.replace(work / "policy.zip.tmp", work / "policy.zip")
+    assert run().failure_reason == "timeout"  # the good policy again
+    assert residual._runner(str(work)) is not first
+    assert _change_state(node, "residual_policy", "deactivate") and _change_state(node, "residual_policy", "cleanup")
+    assert residual._runners == {}  # cleanup closed every cached policy
+    assert _change_state(node, "residual_policy", "configure") and _change_state(node, "residual_policy", "activate")
+    assert run().failure_reason == "timeout"

@@ -24,13 +24,14 @@ from ..policy.execution import ArmSample
 class RosArmLink:
     """Latest joint_states / object_pose / arm_controller status, and the command publisher."""
 
-    def __init__(self, node: Node, cfg: ResidualPolicyConfig, group):
+    def __init__(self, node: Node, cfg: ResidualPolicyConfig, group, create_publisher=None):
         self.cfg, self._lock = cfg, threading.Lock()
         self._joints: tuple[dict, float] | None = None
         self._obj: tuple[np.ndarray, float] | None = None
         self._status = ""
         self.period = 0.1
-        self.pub = node.create_publisher(JointTrajectory, "arm_controller/joint_command", 10)
+        make = create_publisher or node.create_publisher  # a managed node passes its lifecycle publisher
+        self.pub = make(JointTrajectory, "arm_controller/joint_command", 10)
         node.create_subscription(JointState, "joint_states", self._on_joints, 20, callback_group=group)
         node.create_subscription(PoseStamped, "object_pose", self._on_object, 10, callback_group=group)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -16,6 +16,12 @@ a ``dynamics`` failure). The loop runs in a worker thread; this file is glue.
 
 Each action takes one goal at a time (``goal_gate``: a second goal is rejected while one is
 active); ``execute_task`` is not blocked by a running ``train_policy``, which never moves the arm.
+
+Trained policies are loaded on first use and cached per directory; a directory whose policy files
+changed since (a retrain into the same folder) is loaded again. A managed node
+(``physworld.ros.lifecycle``): goals only while active; deactivation stops a running training at its
+next rollout and a running execution at its next control step (the arm is asked to hold), and its
+arm commands go out on a lifecycle publisher; cleanup closes every cached policy.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import time
 from pathlib import Path
 
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from physworld_interfaces.action import ExecuteTask, TrainPolicy
@@ -36,6 +41,7 @@ from ..errors import InputError, PhysWorldError
 from ..policy.execution import ExecutionConfig, execute
 from .arm_link import RosArmLink
 from .goal_gate import single_goal_server
+from .lifecycle import ManagedNode
 from .params import declare_config
 from .runner import GoalCancelled, destroy_actions, goal_failure, run_off_executor, spin_node
 
@@ -44,22 +50,30 @@ class ExecutionAborted(PhysWorldError):
     """The execution loop raised mid-run; the message says why and what the arm does now."""
 
 
-class ResidualPolicyNode(Node):
+class ResidualPolicyNode(ManagedNode):
     def __init__(self, **kwargs):
         super().__init__("residual_policy", **kwargs)
         self.cfg = declare_config(self, ResidualPolicyConfig)
         group = ReentrantCallbackGroup()
-        self.link = RosArmLink(self, self.cfg, group)
+        self.link = RosArmLink(self, self.cfg, group, self.create_lifecycle_publisher)
         self.mode_client = self.create_client(SetControlMode, "set_mode", callback_group=group)
         self.success_client = (
             self.create_client(Trigger, self.cfg.task_success_service, callback_group=group)
             if self.cfg.task_success_service
             else None
         )
-        self._runners: dict[str, object] = {}
+        self._runners: dict[str, tuple[tuple, object]] = {}  # policy dir -> (its files' stamp, PolicyRunner)
         # one goal per server; execute_task is not blocked by a running train_policy (README, docs)
-        self._train_server = single_goal_server(self, TrainPolicy, "train_policy", self._train, group)
-        self._exec_server = single_goal_server(self, ExecuteTask, "execute_task", self._execute, group)
+        ready = self.inactive_reason
+        self._train_server = single_goal_server(self, TrainPolicy, "train_policy", self._train, group, available=ready)
+        self._exec_server = single_goal_server(self, ExecuteTask, "execute_task", self._execute, group,
+                                               available=ready)  # fmt: skip
+        self.autostart()
+
+    def release_resources(self) -> None:
+        for _stamp, runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
 
     # --- train_policy -------------------------------------------------------------------------
     async def _train(self, goal_handle):
@@ -69,6 +83,7 @@ class ResidualPolicyNode(Node):
         def progress(info: dict) -> None:
             if goal_handle.is_cancel_requested:
                 raise GoalCancelled()
+            self.check_active()  # deactivation stops training here
             if "tracking" in info:
                 state.update(iteration=state["iteration"] + 1, reward=info["tracking"], success=info["model_success"])
             goal_handle.publish_feedback(
@@ -77,7 +92,7 @@ class ResidualPolicyNode(Node):
             )  # fmt: skip
 
         try:
-            res = await run_off_executor(lambda: self._train_work(goal, progress))
+            res = await run_off_executor(self.guarded(lambda: self._train_work(goal, progress)))
         except GoalCancelled:
             goal_handle.canceled()
             result.message = "cancelled"
@@ -133,7 +148,7 @@ class ResidualPolicyNode(Node):
     async def _execute(self, goal_handle):
         goal, result = goal_handle.request, ExecuteTask.Result()
         try:
-            res = await run_off_executor(lambda: self._execute_work(goal, goal_handle))
+            res = await run_off_executor(self.guarded(lambda: self._execute_work(goal, goal_handle)))
         except ExecutionAborted as exc:  # the loop raised mid-run (logged), the arm holds
             goal_handle.abort()
             result.message = str(exc)
@@ -142,6 +157,8 @@ class ResidualPolicyNode(Node):
             result.message = goal_failure(exc, "execute_task", self.get_logger())
             goal_handle.abort()
             return result
+        if res.failure_reason == "cancelled" and not goal_handle.is_cancel_requested and not self.active:
+            res.message += f"; stopped: {self.get_fully_qualified_name()} was deactivated"
         result.success, result.failure_reason, result.steps = res.success, res.failure_reason, res.steps
         result.message = res.message
         if res.failure_reason == "cancelled" and goal_handle.is_cancel_requested:
@@ -159,9 +176,17 @@ class ResidualPolicyNode(Node):
         if not policy_path:
             raise InputError("execute_task goal has no policy_path: pass the directory train_policy wrote")
         key = str(Path(policy_path).resolve())
-        if key not in self._runners:
-            self._runners[key] = PolicyRunner(key)
-        return self._runners[key]
+        stamp = _policy_stamp(key)
+        cached = self._runners.pop(key, None)
+        if cached is not None and cached[0] == stamp:
+            self._runners[key] = cached
+            return cached[1]
+        if cached is not None:  # retrained into the same directory: never serve the old policy
+            cached[1].close()
+            self.get_logger().info(f"execute_task: the policy in {key} changed since it was loaded; loading it again")
+        runner = PolicyRunner(key)
+        self._runners[key] = (stamp, runner)
+        return runner
 
     def _execute_work(self, goal, goal_handle):
         runner = self._runner(goal.policy_path)
@@ -175,11 +200,14 @@ class ResidualPolicyNode(Node):
             while self.link.status() != "policy" and time.monotonic() < end:
                 time.sleep(0.01)
 
+        def stop() -> bool:  # a cancel request, or this node being deactivated
+            return goal_handle.is_cancel_requested or not self.active
+
         def feedback(step: int, err: float, mode: str) -> None:
             goal_handle.publish_feedback(ExecuteTask.Feedback(step=step, tracking_error=err, mode=mode))
 
         try:
-            res = execute(runner, self.link, ecfg, lambda: goal_handle.is_cancel_requested, feedback)
+            res = execute(runner, self.link, ecfg, stop, feedback)
         except Exception as exc:  # nothing more is sent; the arm must not wait for the watchdog's hand-over
             arm = self._hold_arm()
             message = goal_failure(exc, "execute_task", self.get_logger())
@@ -233,10 +261,20 @@ class ResidualPolicyNode(Node):
 
     def destroy_node(self):
         destroy_actions(self)
-        for runner in self._runners.values():
-            runner.close()
-        self._runners.clear()
+        self.release_resources()
         return super().destroy_node()
+
+
+def _policy_stamp(policy_dir: str) -> tuple:
+    """What changes when a policy directory is trained again (train_policy replaces its files)."""
+    stamp = []
+    for name in ("policy.json", "policy.zip"):
+        try:
+            st = (Path(policy_dir) / name).stat()
+        except OSError:
+            continue
+        stamp.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
 
 
 def main(args=None) -> None:
