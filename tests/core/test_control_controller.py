@@ -117,6 +117,20 @@ def test_policy_silence_beyond_failure_timeout_hands_the_arm_to_teleop():
     assert ctrl3.modes.mode == Mode.TELEOP
 
 
+def test_switching_back_to_policy_after_a_long_hold_is_no_policy_failure():
+    ctrl = make()
+    ctrl.step(0.0, np.zeros(2))
+    ctrl.submit("policy", ["a", "b"], [(0.0, [0.1, 0.0])], now=0.0)
+    assert ctrl.set_mode("hold", 0.05)[0]
+    run(ctrl, 0.05, 3.0, np.zeros(2))  # the policy is silent for 3 s, far beyond the 1 s failure timeout
+    assert ctrl.set_mode("policy", 3.05)[0]
+    res, t, q = run(ctrl, 3.05, 0.2, np.zeros(2))  # before its first new command
+    assert ctrl.modes.mode == Mode.POLICY, "the stale watchdog of the old stream handed the arm to teleop"
+    assert ctrl.submit("policy", ["a", "b"], [(0.0, [0.1, 0.0])], now=t).accepted
+    run(ctrl, t, 1.3, q)  # ...but a policy that falls silent again still fails over
+    assert ctrl.modes.mode == Mode.TELEOP
+
+
 def test_estop_blocks_commands_and_needs_an_explicit_mode_after_release():
     ctrl = make()
     ctrl.step(0.0, np.zeros(2))

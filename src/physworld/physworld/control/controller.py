@@ -143,6 +143,10 @@ class ArmController:
         ok, msg = self.modes.request(mode, now)
         if ok:
             self._plans.clear()
+            # the source taking over starts with a fresh watchdog: its silence before the switch
+            # (e.g. a policy that last streamed minutes ago, then 'hold') is no policy failure
+            if self.modes.mode.value in self.watchdogs:
+                self.watchdogs[self.modes.mode.value].reset()
             self._events.append(msg)
         return ok, msg
 
