@@ -266,3 +266,64 @@ def test_ros2_control_backend_speaks_the_controller_topics(graph):
     assert len(driver.trajectories) == n
     driver.publishing = True
     graph.wait_for(lambda: len(driver.trajectories) > n + 5, 5.0, "commanding again once joint_states return")
+
+
+def test_managed_arm_controller_commands_nothing_until_active_and_holds_on_deactivate(graph):
+    """autostart false: nothing reaches the driver and set_mode / e_stop answer with the state until
+    configure + activate; deactivating it while the policy streams stops every command to the
+    driver (the arm stays where it was) and, once active again, it holds until set_mode policy."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
+
+    driver = FakeRos2Control(graph)
+    graph.add(ArmControllerNode(context=graph.context, parameter_overrides=[
+        Parameter("backend", value="sim"), Parameter("autostart", value=False)]))  # fmt: skip
+    probe = Probe(graph)
+    statuses = []
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    probe.node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
+    home = np.array(PANDA_HOME)
+    target = home + np.array([0.4, 0, 0, 0, 0, 0, 0])
+    assert graph.state("arm_controller") == "unconfigured"
+    resp = probe.call(SetBool, "e_stop", SetBool.Request(data=True))
+    assert not resp.success and "arm_controller is unconfigured" in resp.message, resp.message
+    assert graph.change_state("arm_controller", "configure")
+    resp = probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="policy"))
+    assert not resp.success and "arm_controller is inactive" in resp.message, resp.message
+    probe.stream("policy", lambda: target, 0.5)
+    assert not driver.trajectories and statuses[-1] == "inactive"  # configured, but nothing commanded
+
+    assert graph.change_state("arm_controller", "activate")
+    graph.wait_for(lambda: len(driver.trajectories) >= 5, 10.0, "hold trajectories once active")
+    graph.wait_for(lambda: statuses[-1] == "policy", 5.0, "status 'policy' once active")
+    # the target is 0.4 rad away: at the velocity limit the arm needs about a second to get there
+    streaming = threading.Thread(target=lambda: probe.stream("policy", lambda: target, 2.5), daemon=True)
+    streaming.start()
+    graph.wait_for(lambda: driver.q["panda_joint1"] > home[0] + 0.05, 10.0, "the arm moving toward the target")
+    assert graph.change_state("arm_controller", "deactivate")
+    n, q_stop = len(driver.trajectories), dict(driver.q)
+    streaming.join()  # the policy kept streaming for the rest of the 2.5 s
+    assert len(driver.trajectories) == n, "commands reached the driver after deactivate"
+    assert driver.q == q_stop and driver.q["panda_joint1"] < target[0] - 0.05  # held short of the target
+    assert statuses[-1] == "inactive"
+
+    assert graph.change_state("arm_controller", "activate")
+    graph.wait_for(lambda: statuses[-1] == "hold", 5.0, "status 'hold' after re-activation")
+    probe.stream("policy", lambda: target, 0.5)  # ignored in 'hold'
+    assert abs(driver.q["panda_joint1"] - q_stop["panda_joint1"]) < 1e-9
+    assert probe.call(SetControlMode, "set_mode", SetControlMode.Request(mode="policy")).success
+    assert probe.stream_until("policy", lambda: target, lambda: abs(driver.q["panda_joint1"] - target[0]) < 0.02)
+
+
+def test_pybullet_direct_keeps_publishing_joint_states_while_inactive_and_cleanup_frees_it(graph):
+    node, probe = start_controller(graph)
+    assert graph.change_state("arm_controller", "deactivate")
+    n = len(probe.states)
+    before = probe.q()
+    probe.stream("policy", lambda: before + 0.3, 0.5)
+    assert len(probe.states) > n + 10  # the arm's state stays visible
+    np.testing.assert_allclose(probe.q(), before, atol=1e-6)  # and the arm holds
+    assert graph.change_state("arm_controller", "cleanup") and node.arm is None and node.kinematics is None
+    assert graph.change_state("arm_controller", "configure") and graph.change_state("arm_controller", "activate")
+    home = np.array(PANDA_HOME)
+    assert probe.stream_until("policy", lambda: home + 0.1, lambda: np.abs(probe.q() - home - 0.1).max() < 0.02)

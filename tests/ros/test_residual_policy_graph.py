@@ -280,6 +280,11 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
         assert _change_state(node, "residual_policy", "activate")
         again = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=1.0)), 10, "goal")
         assert again.accepted and _wait(again.get_result_async(), 30, "result").result.failure_reason == "timeout"
+        # arm_controller deactivated (it holds the arm): execute_task says so instead of starting
+        assert _change_state(node, "arm_controller", "deactivate")
+        refused = _wait(client.send_goal_async(goal), 10, "goal")
+        res = _wait(refused.get_result_async(), 30, "result").result
+        assert not res.success and "arm_controller refused mode 'policy': /arm_controller is inactive" in res.message
     finally:
         up.shutdown()
 

@@ -78,4 +78,7 @@ class RosArmLink:
 
     def status(self) -> str:
         with self._lock:
-            return self._status
+            status = self._status
+        # a deactivated arm_controller holds the arm and an unconfigured one has none: to the loop
+        # of physworld.policy.execution both mean what 'hold' means (stop streaming)
+        return "hold" if status in ("inactive", "unconfigured") else status

@@ -195,7 +195,9 @@ class ResidualPolicyNode(ManagedNode):
         ecfg = ExecutionConfig(c.stale_timeout_s, c.start_timeout_s, c.settle_s, c.max_ik_failures, c.success_pos_tol,
                                c.success_rot_deg, float(goal.timeout_s))  # fmt: skip
         if self.link.status() not in ("e_stop", "policy"):
-            self._set_mode("policy")
+            refused = self._set_mode_refusal("policy")
+            if refused:  # e.g. arm_controller is not active: say so instead of a loop stopped at step 0
+                raise PhysWorldError(f"arm_controller refused mode 'policy': {refused}")
             end = time.monotonic() + 1.0  # the latched status follows on arm_controller's next tick
             while self.link.status() != "policy" and time.monotonic() < end:
                 time.sleep(0.01)
@@ -241,6 +243,15 @@ class ResidualPolicyNode(ManagedNode):
         elif not resp.success:
             self.get_logger().warning(f"set_mode '{mode}' refused: {resp.message}")
         return resp is not None and resp.success
+
+    def _set_mode_refusal(self, mode: str) -> str:
+        """'' unless arm_controller answered and refused ``mode``: then its reason. No answer is
+        not a refusal here: the loop then stops on arm_controller/status as it always did."""
+        resp = self._call(self.mode_client, SetControlMode.Request(mode=mode))
+        if resp is None:
+            self.get_logger().warning(f"set_mode '{mode}': arm_controller did not answer")
+            return ""
+        return "" if resp.success else resp.message or "(no reason given)"
 
     def _hold_arm(self) -> str:
         """Stop streaming on purpose: ask arm_controller for 'hold' while it is in 'policy' (the end
