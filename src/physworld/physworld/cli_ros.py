@@ -84,6 +84,8 @@ def run_bringup(args) -> int:
     up = Bringup(PROFILES[args.profile], params, namespace=args.namespace)
     names = ", ".join(n.get_name() for n in up.nodes)
     print(f"bringup '{args.profile}': {names} (params {params}); Ctrl-C to stop")
+    for why in up.not_active():
+        print(f"  not active: {why}")
     up.start()
     try:
         t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
@@ -114,6 +116,8 @@ def run_task(args) -> int:
             overlay = _sim_overlay(params, task.name, args.seed, run_dir)
             up = Bringup(PROFILES["sim"], params, extra_args=["--params-file", str(overlay)]).start()
             _refuse_second_graph(up)
+            for why in up.not_active():
+                print(f"warning: {why}")
             print(f"sim graph up: task '{task.name}' ({task.command}), seed {args.seed}")
         result = send_run_task(text, args.seed, run_dir, timeout_s=args.timeout, context=up.context if up else None)
     finally:

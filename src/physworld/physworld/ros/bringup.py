@@ -90,6 +90,12 @@ class Bringup:
             self.shutdown()
             raise
 
+    def not_active(self) -> list[str]:
+        """Why each managed node that is not active does no work (autostart false, configure failed)."""
+        from physworld.ros.lifecycle import ManagedNode
+
+        return [n.inactive_reason() for n in self.nodes if isinstance(n, ManagedNode) and not n.active]
+
     def add_node(self, node: Node) -> Node:
         self.executor.add_node(node)
         self.nodes.append(node)

@@ -201,7 +201,10 @@ class TaskOrchestratorNode(Node):
             client.send_goal_async(goal, feedback_callback=on_feedback), self.cfg.server_wait_s, f"{what} goal"
         )
         if not sub.accepted:
-            raise StageFailed(f"{what} goal was rejected: its server runs one goal at a time and is busy with another")
+            raise StageFailed(
+                f"{what} goal was rejected: its server runs one goal at a time and is busy with another, or its node "
+                "is a managed node that is not active (its log says which; `ros2 lifecycle get <node>`)"
+            )
         result_future = sub.get_result_async()
         deadline = time.monotonic() + self.cfg.stage_timeout_s
         while not result_future.done():
