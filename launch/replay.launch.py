@@ -4,6 +4,7 @@ camera_capture serves capture_rgbd from the replayed frames, run_task works as o
 
     ros2 launch physworld replay.launch.py bag_path:=/path/to/bag [rate:=1.0] [loop:=true]
         [namespace:=robot1] [params_file:=/path/to.yaml] [video_backend:=sim_rollout|http|world_model]
+        [autostart:=false]   (the managed nodes then wait for ``ros2 lifecycle set /<node> configure|activate``)
 
 Score a bag offline (no graph) with ``physworld bag evaluate BAG --out DIR``.
 """

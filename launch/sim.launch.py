@@ -2,7 +2,11 @@
 drivers) and the stack's nodes.
 
     ros2 launch physworld sim.launch.py [namespace:=robot1] [params_file:=/path/to.yaml]
-        [video_backend:=sim_rollout|http|world_model]
+        [video_backend:=sim_rollout|http|world_model] [autostart:=false]
+
+The managed nodes (arm_controller, camera_capture, video_generation_client, world_model,
+residual_policy) are lifecycle nodes; with autostart:=false they wait unconfigured for
+``ros2 lifecycle set /<node> configure`` and ``activate``.
 """
 
 from launch import LaunchDescription

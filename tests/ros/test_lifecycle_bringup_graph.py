@@ -35,3 +35,14 @@ def test_bringup_reports_the_managed_nodes_that_are_not_active(tmp_path):
         assert nodes["world_model"].get_parameter("autostart").value is False
     finally:
         up.shutdown()
+
+
+def test_the_launch_files_list_of_managed_nodes_is_the_lifecycle_classes():
+    """launch_common starts MANAGED_NODES as LifecycleNode actions: it must name exactly the node
+    classes that are managed nodes (launch itself cannot run here)."""
+    from physworld.ros.bringup import MANAGED_NODES, NODE_CLASSES, node_class
+    from physworld.ros.lifecycle import ManagedNode
+
+    managed = {name for name in NODE_CLASSES if issubclass(node_class(name), ManagedNode)}
+    assert managed == set(MANAGED_NODES)
+    assert {"sim_world", "task_orchestrator", "teleop", "bag_recorder", "bag_player"}.isdisjoint(managed)

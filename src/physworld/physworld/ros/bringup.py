@@ -32,6 +32,9 @@ NODE_CLASSES = {
     "bag_recorder": "physworld.ros.bag_recorder:BagRecorderNode",
     "bag_player": "physworld.ros.bag_player:BagPlayerNode",
 }
+# the managed (lifecycle) nodes: those holding models or hardware (physworld.ros.lifecycle); the
+# launch files start them as launch_ros LifecycleNode actions
+MANAGED_NODES = ("arm_controller", "camera_capture", "world_model", "residual_policy", "video_generation_client")
 PROFILES = {
     "sim": [
         "sim_world",

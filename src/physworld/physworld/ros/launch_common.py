@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from physworld.ros.bringup import MANAGED_NODES
 
 
 def common_arguments(use_sim: str, video_backend: str) -> list[DeclareLaunchArgument]:
@@ -25,20 +28,34 @@ def common_arguments(use_sim: str, video_backend: str) -> list[DeclareLaunchArgu
             default_value=video_backend,
             description="video generation backend: sim_rollout, http or world_model",
         ),
+        DeclareLaunchArgument(
+            "autostart",
+            default_value="true",
+            description="managed nodes configure and activate themselves (true), or wait unconfigured for "
+            "`ros2 lifecycle set <node> configure|activate` (false)",
+        ),
     ]
 
 
 def stack_nodes(names: list[str]) -> list[Node]:
-    """One Node action per executable, all reading params_file, in the launch namespace."""
+    """One Node action per executable, all reading params_file, in the launch namespace; the managed
+    nodes as LifecycleNode actions whose own ``autostart`` parameter follows the launch argument.
+    launch_ros's LifecycleNode(autostart=...) is left False: in Kilted it takes a plain bool (a
+    LaunchConfiguration would always count as true), and the nodes drive their own transitions."""
     overrides = {"video_generation_client": [{"backend": LaunchConfiguration("video_backend")}]}
+    autostart = {"autostart": ParameterValue(LaunchConfiguration("autostart"), value_type=bool)}
     return [
-        Node(
+        (LifecycleNode if name in MANAGED_NODES else Node)(
             package="physworld",
             executable=name,
             name=name,
             namespace=LaunchConfiguration("namespace"),
             output="screen",
-            parameters=[LaunchConfiguration("params_file"), *overrides.get(name, [])],
+            parameters=[
+                LaunchConfiguration("params_file"),
+                *overrides.get(name, []),
+                *([autostart] if name in MANAGED_NODES else []),
+            ],
         )
         for name in names
     ]
