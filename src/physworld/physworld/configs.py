@@ -75,7 +75,7 @@ class CameraCaptureConfig:
     fallback_hfov_deg: float = param(
         0.0,
         "backend opencv without calibration_file: horizontal FOV (deg) of a pinhole with the principal "
-        "point at the centre; 0 = refuse to start uncalibrated",
+        "point at the centre; 0 = configure fails without calibration_file",
         range=(0.0, 179.0),
         read_only=True,
     )
