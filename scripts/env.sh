@@ -26,7 +26,10 @@ if [ "${1:-}" != "--no-overlay" ]; then
     [ -d "$_pw_prefix/lib" ] && _pw_prepend LD_LIBRARY_PATH "$_pw_prefix/lib"
     [ -d "$_pw_prefix/lib/python3.11/site-packages" ] && _pw_prepend PYTHONPATH "$_pw_prefix/lib/python3.11/site-packages"
   done
-  # the core package from the source tree (colcon's symlink install points here as well)
+  # the core package from the source tree (colcon's symlink install points here as well), and the
+  # build folder holding its egg-info: the installed executables (lib/physworld/<node>) find their
+  # entry points through it, as colcon's own setup.bash arranges
+  [ -d "$_pw_root/build/physworld" ] && _pw_prepend PYTHONPATH "$_pw_root/build/physworld"
   _pw_prepend PYTHONPATH "$_pw_root/src/physworld"
 fi
 
