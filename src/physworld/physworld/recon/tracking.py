@@ -94,12 +94,12 @@ class TrackingConfig:
         range=(0.0, 180.0),
     )
     depth_median_px: int = param(
-        5, "median filter of each depth frame before unprojection (1 = off)", choices=(1, 3, 5)
+        3, "median filter of each depth frame before unprojection (1 = off; 5 erodes thin objects)", choices=(1, 3, 5)
     )
     flying_jump: float = param(
         0.05, "depth edges steeper than this (m, 3x3) lose their mixed pixels (0 = off)", range=(0.0, 1.0)
     )
-    flying_on_filtered: bool = param(False, "flag flying pixels on the median-filtered frame (else the raw one)")
+    flying_on_filtered: bool = param(True, "flag flying pixels on the median-filtered frame (else the raw one)")
     colour_gate: float = param(
         0.2,
         "a pixel counts only within this RGB distance ([0, 1] units) of the "
