@@ -53,7 +53,7 @@ def _one(task: str, frames: int, size: tuple[int, int], artefacts: str, seed: in
             "meets_track_target": m["meets_track_target"],
             "max_object_position_error_m": max(o["position_error_m"] for o in objs),
             "max_object_size_error_m": max(max(abs(v) for v in o["size_error_m"]) for o in objs),
-            "missing_objects": m["missing_objects"],
+            "missing_objects": m["missing_objects"], "found_objects": len(objs),
         })  # fmt: skip
     except Exception as exc:  # reported in the table, the other tasks go on
         q.put({"task": task, "error": f"{type(exc).__name__}: {exc}"})
@@ -101,20 +101,22 @@ def main(argv=None) -> int:
     print(f"Video: {args.frames} frames {args.size}, artefacts: {args.artefacts or 'none'}, seed {args.seed}\n")
     print(
         "| task | cold s | warm s | peak RSS MB | track pos mean/max cm | track rot mean deg | target | "
-        "object pos err max cm | size err max cm |"
+        "object pos err max cm | size err max cm | objects found |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['task']} | failed: {r['error']} |||||||")
+            print(f"| {r['task']} | failed: {r['error']} ||||||||")
             continue
+        found = f"{r['found_objects']}/{r['found_objects'] + len(r['missing_objects'])}"
         t = r["moved_track"]
         rot = t.get("track_mean_rotation_error_deg_axis", t["track_mean_rotation_error_deg"])
         sym = " (axis)" if "track_mean_rotation_error_deg_axis" in t else ""
         print(f"| {r['task']} | {r['cold_s']:.1f} | {r['warm_s']:.1f} | {r['peak_rss_mb']:.0f} | "
               f"{t['track_mean_position_error_m'] * 100:.2f} / {t['track_max_position_error_m'] * 100:.2f} | "
               f"{rot:.1f}{sym} | {'met' if r['meets_track_target'] else 'MISSED'} | "
-              f"{r['max_object_position_error_m'] * 100:.1f} | {r['max_object_size_error_m'] * 100:.1f} |")  # fmt: skip
+              f"{r['max_object_position_error_m'] * 100:.1f} | {r['max_object_size_error_m'] * 100:.1f} | "
+              f"{found} |")  # fmt: skip
     ok = [r for r in rows if "error" not in r]
     if ok:
         stages = {}
