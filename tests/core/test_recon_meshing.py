@@ -238,6 +238,27 @@ def test_heightmap_mesh_fills_holes_and_closes():
         heightmap_mesh(pts, resolution=1e-5)
 
 
+def test_simplified_background_keeps_small_bumps_within_a_millimetre():
+    import open3d as o3d
+
+    from physworld.recon.meshing import _distance_scene, simplify_surface
+
+    xs = np.arange(-0.4, 0.4, 0.005)
+    X, Y = np.meshgrid(xs, xs)
+    Z = np.where((np.abs(X - 0.1) < 0.012) & (np.abs(Y) < 0.012), 0.006, 0.0)  # a 6 mm high, 2.4 cm bump
+    Z = Z + np.where(X < -0.2, 0.04, 0.0)  # and a 4 cm step
+    solid = heightmap_mesh(np.c_[X.ravel(), Y.ravel(), Z.ravel()], resolution=0.005, base_z=-0.05)
+    simple = simplify_surface(solid, max_error=0.001)
+    assert len(simple.faces) < len(solid.faces) / 20 and simple.is_watertight
+    pts = np.asarray(solid.sample(20000, seed=1), np.float32)
+    dist = _distance_scene(simple).compute_distance(o3d.core.Tensor(pts)).numpy()
+    assert dist.max() <= 0.001  # the bump and the step survive
+    bump_top = np.array([[0.1, 0.0, 1.0]], np.float32)  # a ray straight down onto the bump
+    scene = _distance_scene(simple)
+    hit = scene.cast_rays(o3d.core.Tensor(np.c_[bump_top, [[0.0, 0.0, -1.0]]].astype(np.float32)))
+    assert 1.0 - float(hit["t_hit"].numpy()[0]) == pytest.approx(0.006, abs=0.001)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_box_through_the_simulated_depth_model(seed):
     """Depth model errors (affine, smeared edges, smooth scale error, noise) -> eq. 1 -> mesh.

@@ -83,6 +83,9 @@ class ReconstructionConfig:
         True, "object_completion 'parts': no extrusion into space the captured view sees through (under a handle)"
     )
     background_resolution: float = param(0.01, "height-map cell size (m)", range=(0.002, 0.2))
+    background_simplify_m: float = param(
+        0.001, "simplify the background height map within this distance (m; 0 = keep the full grid)", range=(0.0, 0.02)
+    )
     background_margin: float = param(
         0.05, "background kept this far beyond the plane's footprint (m)", range=(0.0, 2.0)
     )
@@ -251,7 +254,14 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
     stands on (segment.support_height: the plane, or another object under it). A cluster whose points
     give no closed mesh (flat or too few) stays part of the background, unless it is the ``moved``
     object."""
-    from .meshing import complete_background_depth, free_space_test, heightmap_mesh, object_mesh, plane_depth
+    from .meshing import (
+        complete_background_depth,
+        free_space_test,
+        heightmap_mesh,
+        object_mesh,
+        plane_depth,
+        simplify_surface,
+    )
     from .segment import point_map, support_height
 
     objects, surfaces, notes = {}, {}, []
@@ -299,6 +309,8 @@ def build_meshes(first_depth, valid, intr, T_wc, plane, plane_height, seg, label
     bg = bg[np.all((bg[:, :2] >= lo) & (bg[:, :2] <= hi), axis=1)]
     base = float(bg[:, 2].min()) - cfg.background_thickness
     background = heightmap_mesh(bg, cfg.background_resolution, bounds_xy=((lo[0], hi[0]), (lo[1], hi[1])), base_z=base)
+    if cfg.background_simplify_m > 0:
+        background = simplify_surface(background, cfg.background_simplify_m)
     return objects, surfaces, background, notes
 
 
