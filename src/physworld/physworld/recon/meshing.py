@@ -381,4 +381,3 @@ def _distance_scene(mesh):
     scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
                         o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))  # fmt: skip
     return scene
-
