@@ -164,3 +164,26 @@ def test_selection_needs_a_clear_paired_improvement():
     assert clearly_better(better, base)
     assert noisy.error < base.error and not clearly_better(noisy, base)  # a higher return does not count
     assert not clearly_better(base, better) and not clearly_better(base, base)
+
+
+def test_start_box_centre_does_not_depend_on_the_object_frame():
+    from physworld.policy import geometry as geo
+    from physworld.policy.rollout import reconstruction_gap, start_box_centre
+
+    rng = np.random.default_rng(0)
+    pan = np.r_[rng.uniform([-0.1, -0.1, 0], [0.1, 0.1, 0.05], (300, 3)),
+                rng.uniform([0.1, -0.015, 0.03], [0.25, 0.015, 0.045], (60, 3))]  # body + handle  # fmt: skip
+    true_start = np.array([0.5, 0.0, 0.7, 0, 0, 0, 1.0])
+    # the same pan described in a frame turned 25 deg about z (as a reconstruction may choose)
+    turn = np.r_[0, 0, 0, 0, 0, np.sin(np.radians(12.5)), np.cos(np.radians(12.5))]
+    model_vertices = np.array([geo.transform_point(geo.inverse(turn), v) for v in pan])
+    model_start = geo.compose(true_start, turn)
+    world_true = geo.transform_point(true_start, start_box_centre(pan, true_start))
+    world_model = geo.transform_point(model_start, start_box_centre(model_vertices, model_start))
+    np.testing.assert_allclose(world_model, world_true, atol=1e-9)
+    own_axes = geo.transform_point(model_start, model_vertices.min(0) / 2 + model_vertices.max(0) / 2)
+    assert np.linalg.norm(own_axes - world_true) > 0.01  # the old own-axis box centre moved by > 1 cm
+    traj_t, traj_m = np.stack([true_start] * 3), np.stack([model_start] * 3)
+    gap = reconstruction_gap(traj_m, start_box_centre(model_vertices, model_start), traj_t,
+                             start_box_centre(pan, true_start))  # fmt: skip
+    assert gap["start_pos_err_m"] < 1e-9 and not gap["flagged"]

@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..io import atomic_write_json
 from .bundles import obtain_bundle, plan_for_bundle
 from .env import EnvConfig, PhysWorldEnv, RandomizationConfig
-from .rollout import REASONS, FailureRule, classify, reconstruction_gap, run_rollout
+from .rollout import REASONS, FailureRule, classify, reconstruction_gap, run_rollout, start_box_centre
 from .train import TrainConfig, env_config_from_meta, load_policy, train_policy
 from .world import WorldSource
 
@@ -100,14 +100,14 @@ def summarise(per_task: dict, methods) -> dict:
 
 
 def _true_motion(task: str, scene_seed: int, n_frames: int):
-    """(scripted true track (T, 7) of the moved object, its true mesh's box centre in its frame)."""
+    """(scripted true track (T, 7) of the moved object, its true mesh's vertices in its frame)."""
     from ..sim.world import build_task_scene, scripted_object_trajectory
 
     scene = build_task_scene(task, scene_seed, with_robot=False, image_size=(32, 24))
     try:
         moved = scene.task.moved_object
         mesh = scene.objects[moved].mesh
-        return scripted_object_trajectory(scene, n_frames)[moved], mesh.bounds.mean(axis=0)
+        return scripted_object_trajectory(scene, n_frames)[moved], np.asarray(mesh.vertices)
     finally:
         scene.close()
 
@@ -132,11 +132,12 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
     plan.save(task_dir / "plan.npz")
     traj = bundle.target_trajectory(spec.moved_object)
-    true_traj, true_centre = _true_motion(spec.name, cfg.scene_seed, len(traj))
+    true_traj, true_vertices = _true_motion(spec.name, cfg.scene_seed, len(traj))
     import trimesh
 
     model_mesh = trimesh.load(Path(bundle_dir) / bundle.object(spec.moved_object).mesh, force="mesh")
-    gap = reconstruction_gap(traj, model_mesh.bounds.mean(axis=0), true_traj, true_centre, cfg.rule)
+    gap = reconstruction_gap(traj, start_box_centre(model_mesh.vertices, traj[0]), true_traj,
+                             start_box_centre(true_vertices, true_traj[0]), cfg.rule)  # fmt: skip
     if not plan.ok and bundle.source != "ground_truth":
         gap["oracle_plan_ok"] = _oracle_plan_ok(spec.name, cfg.scene_seed)
         gap["flagged"] = gap["flagged"] or gap["oracle_plan_ok"]

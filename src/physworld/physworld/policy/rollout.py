@@ -5,7 +5,8 @@ scene; the arm then holds its last command while the scene settles, and the task
 predicate decides. Failed rollouts get ONE reason, checked in this order:
 
 ``planning``        the baseline found no feasible grasp, or IK failed on > 20 % of the steps
-``reconstruction``  the world model is off: its moved object's box centre starts > 2 cm from the true
+``reconstruction``  the world model is off: its moved object's box centre (the world-axis box of the
+                    object at its start pose) starts > 2 cm from the true
                     one, or its target motion ends > 3 cm / 20 deg from the true (scripted) motion's
                     end; or the baseline found no grasp in the world model but does in the oracle
 ``grasp``           the object is not in the hand at the end of the track phase (never grasped,
@@ -41,6 +42,17 @@ class FailureRule:
     recon_end_rot_deg: float = 20.0
 
 
+def start_box_centre(vertices: np.ndarray, start_pose: np.ndarray) -> np.ndarray:
+    """The centre of the WORLD-axis bounding box of an object's mesh (``vertices`` in its own frame) at
+    ``start_pose``, expressed in the object's frame. Unlike the box centre in the object's own axes, it
+    is the same point of the object whatever its frame (a reconstructed pan's frame turned 25 deg from
+    the true one moved its own-axis box centre by 2.6 cm)."""
+    T = geo.pose_to_matrix(start_pose)
+    world = np.asarray(vertices, float) @ T[:3, :3].T + T[:3, 3]
+    centre = 0.5 * (world.min(axis=0) + world.max(axis=0))
+    return geo.transform_point(geo.inverse(start_pose), centre)
+
+
 def reconstruction_gap(
     model_traj: np.ndarray,
     model_centre: np.ndarray,
@@ -49,10 +61,11 @@ def reconstruction_gap(
     rule: FailureRule = FailureRule(),
 ) -> dict:
     """How far the world model's moved object and its target motion are from the truth, independent
-    of how each defines its object frame. ``*_traj``: (T, 7) poses (row 0 = start); ``*_centre``: the
-    object's bounding-box centre in its own frame. Start error = distance of the two world-frame
-    centres; end error = the true start centre carried by the model's world-frame motion vs by the
-    true motion (position), and the angle between the two motions' rotations."""
+    of how each defines its object frame. ``*_traj``: (T, 7) poses (row 0 = start); ``*_centre``: a
+    point of the object in its own frame, the same point for both (:func:`start_box_centre`). Start
+    error = distance of the two world-frame centres; end error = the true start centre carried by the
+    model's world-frame motion vs by the true motion (position), and the angle between the two
+    motions' rotations."""
 
     def world_motion(traj):
         return geo.compose(traj[-1], geo.inverse(traj[0]))
