@@ -44,7 +44,7 @@ def run_publisher(args) -> None:
     depth = rng.uniform(0.3, 3.0, (args.height, args.width)).astype(np.float32)
     rclpy.init()
     node = Node("bench_rgbd_publisher")
-    pubs = {k: node.create_publisher(Image, t, 5) for k, t in TOPICS.items()}
+    pubs = {k: node.create_publisher(Image, t, 5) for k, t in TOPICS.items() if k in args.streams}
     sent = {"ticks": 0, "convert_s": []}
 
     def tick() -> None:
@@ -53,6 +53,7 @@ def run_publisher(args) -> None:
             "color": numpy_to_image(rgb, "rgb8", "camera_color_optical_frame"),
             "depth": numpy_to_image(depth, "32FC1", "camera_color_optical_frame"),
         }
+        msgs = {k: msgs[k] for k in args.streams}
         sent["convert_s"].append(time.perf_counter() - t0)
         for key, msg in msgs.items():  # each stream's stamp is taken just before its publish
             stamp = _now_ns()
@@ -80,7 +81,7 @@ def run_subscriber(args) -> None:
 
     rclpy.init()
     node = Node("bench_rgbd_subscriber")
-    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in TOPICS}
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in TOPICS if k in args.streams}
 
     def make_cb(key):
         def cb(msg: Image) -> None:
@@ -98,6 +99,8 @@ def run_subscriber(args) -> None:
         executor, group = SingleThreadedExecutor(), None
     executor.add_node(node)
     for k, t in TOPICS.items():
+        if k not in args.streams:
+            continue
         node.create_subscription(Image, t, make_cb(k), 5, callback_group=group)
     start = time.monotonic()
     while not all(samples.values()) and time.monotonic() - start < 30.0:  # discovery + first frames
@@ -128,7 +131,8 @@ def run_pair(args, transport: str, executor: str) -> dict:
     if transport != "default":
         env["FASTDDS_BUILTIN_TRANSPORTS"] = transport
     common = [sys.executable, __file__, "--seconds", str(args.seconds), "--rate", str(args.rate), "--warmup",
-              str(args.warmup), "--width", str(args.width), "--height", str(args.height)]  # fmt: skip
+              str(args.warmup), "--width", str(args.width), "--height", str(args.height),
+              "--streams", *args.streams]  # fmt: skip
     sub = subprocess.Popen(
         [*common, "--role", "sub", "--executor", executor], env=env, stdout=subprocess.PIPE, text=True
     )
@@ -169,6 +173,13 @@ def main() -> int:
         help="subscriber executor: single-threaded, or multi-threaded + reentrant (as camera_capture)",
     )
     parser.add_argument("--executor", default="single", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--streams",
+        nargs="+",
+        choices=tuple(TOPICS),
+        default=list(TOPICS),
+        help="which streams to send (colour alone: the single-stream case of the ROS 2 notes)",
+    )
     parser.add_argument("--domain", type=int, default=None, help="ROS_DOMAIN_ID for the runs (default: own)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
@@ -196,6 +207,8 @@ def main() -> int:
     for name, r in results["runs"].items():
         transport, executor = name.split("/")
         for key, enc in (("color", "rgb8"), ("depth", "32FC1")):
+            if key not in r["subscriber"]:
+                continue
             s = r["subscriber"][key]
             ok = "yes" if s["p99_ms"] is not None and s["p99_ms"] <= 5.0 else "no"
             f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
