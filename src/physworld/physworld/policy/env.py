@@ -309,7 +309,9 @@ def _riders(world: ManipWorld) -> list[str]:
     bottom): they move along when the moved object's start pose is perturbed."""
     import pybullet as p
 
-    lo, hi = p.getAABB(world.moved_id, -1, physicsClientId=world.client)
+    from ..sim.assets import body_aabb
+
+    lo, hi = body_aabb(world.client, world.moved_id)
     out = []
     for name, body in world.bodies.items():
         if name == world.moved or p.getDynamicsInfo(body, -1, physicsClientId=world.client)[0] <= 0:

@@ -82,15 +82,18 @@ class ManipWorld:
         p.resetBaseVelocity(self.bodies[name], [0, 0, 0], [0, 0, 0], physicsClientId=self.client)
 
     def dynamics(self, name: str) -> tuple[float, float]:
+        """(total mass, lateral friction) of an object (a body of > 16 collision shapes has links)."""
         import pybullet as p
+
+        from ..sim.assets import body_mass
 
         info = p.getDynamicsInfo(self.bodies[name], -1, physicsClientId=self.client)
-        return float(info[0]), float(info[1])
+        return body_mass(self.client, self.bodies[name]), float(info[1])
 
     def set_dynamics(self, name: str, mass: float, friction: float) -> None:
-        import pybullet as p
+        from ..sim.assets import set_body_dynamics
 
-        p.changeDynamics(self.bodies[name], -1, mass=mass, lateralFriction=friction, physicsClientId=self.client)
+        set_body_dynamics(self.client, self.bodies[name], mass=mass, friction=friction)
 
     def close(self) -> None:
         import pybullet as p

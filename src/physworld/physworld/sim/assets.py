@@ -288,6 +288,152 @@ def board(x: float, y: float, z: float) -> Shape:
 # PyBullet
 
 
+# PyBullet's MAX_COMPOUND_COLLISION_SHAPES (SharedMemoryPublic.h): createCollisionShapeArray keeps
+# the first 16 children of a compound and silently drops the rest.
+MAX_COMPOUND_SHAPES = 16
+# mass of each fixed-joint carrier link, as a fraction of the body's mass (see create_compound_body)
+CARRIER_MASS_FRACTION = 1e-4
+
+
+def create_compound_body(
+    client: int,
+    children: list[dict],
+    *,
+    mass: float,
+    pos,
+    quat,
+    visual: int = -1,
+    max_shapes: int = MAX_COMPOUND_SHAPES,
+) -> int:
+    """A body whose collision shape is the compound of ``children``, however many there are.
+
+    ``children``: one dict per collision shape with the keyword arguments of
+    ``createCollisionShapeArray`` in singular form (``shapeType``, ``halfExtents``, ``radius``,
+    ``length``, ``fileName``, ``collisionFramePosition``, ``collisionFrameOrientation``), every dict
+    with the same keys, frames relative to the body's inertial frame (its reported pose ``pos``,
+    ``quat``).
+
+    Up to ``max_shapes`` (PyBullet's limit of 16) children: one compound on the base, as PyBullet
+    builds any compound. More: the base carries the first ``max_shapes`` and fixed-joint links the
+    rest, ``max_shapes`` each, so that every child collides. The links' frames and inertial frames
+    are the base's inertial frame and they carry ``CARRIER_MASS_FRACTION`` of the mass each, the base
+    the rest, so the total mass is ``mass``, the centre of mass stays at the reported base pose, and
+    the base's inertia is set to PyBullet's own rule for a compound (a solid box of the whole
+    compound's axis-aligned bounds): the split body has the mass properties the single compound would
+    have. Use :func:`body_mass` / :func:`set_body_dynamics` to read or change mass and friction of
+    such a body (the base alone holds neither the whole friction nor exactly the whole mass)."""
+    import pybullet as p
+
+    if not children:
+        raise ConfigError("a compound body needs at least one collision shape")
+    keys = set(children[0])
+    if any(set(c) != keys for c in children):
+        raise ConfigError("every collision child of a compound body needs the same keys")
+    plural = {"shapeType": "shapeTypes", "halfExtents": "halfExtents", "radius": "radii", "length": "lengths",
+              "fileName": "fileNames", "meshScale": "meshScales", "collisionFramePosition": "collisionFramePositions",
+              "collisionFrameOrientation": "collisionFrameOrientations"}  # fmt: skip
+
+    def compound(group: list[dict]) -> int:
+        kwargs = {plural[k]: [c[k] for c in group] for k in keys if k != "shapeType"}
+        return p.createCollisionShapeArray([c["shapeType"] for c in group], physicsClientId=client, **kwargs)
+
+    cols = [compound(children[i : i + max_shapes]) for i in range(0, len(children), max_shapes)]
+    if len(cols) == 1:
+        return p.createMultiBody(
+            baseMass=mass,
+            baseCollisionShapeIndex=cols[0],
+            baseVisualShapeIndex=visual,
+            basePosition=list(pos),
+            baseOrientation=list(quat),
+            physicsClientId=client,
+        )
+    n = len(cols) - 1
+    link_mass = mass * CARRIER_MASS_FRACTION
+    # a link without a visual shape is drawn with its collision shapes (grey boxes over the true
+    # mesh); a 1 micrometre transparent sphere at the centre of mass draws nothing instead
+    hidden = p.createVisualShape(p.GEOM_SPHERE, radius=1e-6, rgbaColor=[0, 0, 0, 0], physicsClientId=client)
+    zero, ident = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
+    body = p.createMultiBody(
+        baseMass=mass - n * link_mass,
+        baseCollisionShapeIndex=cols[0],
+        baseVisualShapeIndex=visual,
+        basePosition=list(pos),
+        baseOrientation=ident,  # axis-aligned while the compound's bounds are measured
+        linkMasses=[link_mass] * n,
+        linkCollisionShapeIndices=cols[1:],
+        linkVisualShapeIndices=[hidden] * n,
+        linkPositions=[zero] * n,
+        linkOrientations=[ident] * n,
+        linkInertialFramePositions=[zero] * n,
+        linkInertialFrameOrientations=[ident] * n,
+        linkParentIndices=[0] * n,
+        linkJointTypes=[p.JOINT_FIXED] * n,
+        linkJointAxis=[zero] * n,
+        physicsClientId=client,
+    )
+    if mass > 0:
+        lo, hi = body_aabb(client, body)
+        lx, ly, lz = hi - lo
+        m = mass - n * link_mass
+        inertia = [m / 12 * (ly**2 + lz**2), m / 12 * (lx**2 + lz**2), m / 12 * (lx**2 + ly**2)]
+        p.changeDynamics(body, -1, localInertiaDiagonal=inertia, physicsClientId=client)
+    p.resetBasePositionAndOrientation(body, list(pos), list(quat), physicsClientId=client)
+    return body
+
+
+def body_links(client: int, body: int) -> list[int]:
+    """The base (-1) and every link of ``body``."""
+    import pybullet as p
+
+    return [-1, *range(p.getNumJoints(body, physicsClientId=client))]
+
+
+def body_aabb(client: int, body: int) -> tuple[np.ndarray, np.ndarray]:
+    """World axis-aligned bounds of every collision shape of ``body`` (base and links)."""
+    import pybullet as p
+
+    boxes = np.array([p.getAABB(body, link, physicsClientId=client) for link in body_links(client, body)])
+    return boxes[:, 0].min(0), boxes[:, 1].max(0)
+
+
+def body_mass(client: int, body: int) -> float:
+    """Total mass of ``body`` (base and links)."""
+    import pybullet as p
+
+    return float(sum(p.getDynamicsInfo(body, link, physicsClientId=client)[0] for link in body_links(client, body)))
+
+
+def set_body_dynamics(
+    client: int, body: int, *, mass: float | None = None, friction: float | None = None, **friction_kwargs
+) -> None:
+    """Set the total ``mass`` (every part scaled alike, inertia with it) and the lateral ``friction``
+    (plus e.g. ``rollingFriction``) on every part of ``body``. A body of one part gets exactly the
+    single ``changeDynamics`` call it always got."""
+    import pybullet as p
+
+    links = body_links(client, body)
+    kw = dict(friction_kwargs)
+    if friction is not None:
+        kw["lateralFriction"] = friction
+    if len(links) == 1:
+        if mass is not None:
+            kw["mass"] = mass
+        if kw:
+            p.changeDynamics(body, -1, physicsClientId=client, **kw)
+        return
+    if mass is not None:
+        total = body_mass(client, body)
+        scale = mass / total if total > 0 else 0.0
+        for link in links:
+            info = p.getDynamicsInfo(body, link, physicsClientId=client)
+            # changeDynamics(mass=) recomputes the inertia from this part's shapes alone: keep ours, scaled
+            p.changeDynamics(body, link, mass=info[0] * scale, physicsClientId=client)
+            p.changeDynamics(body, link, localInertiaDiagonal=[v * scale for v in info[2]], physicsClientId=client)
+    if kw:
+        for link in links:
+            p.changeDynamics(body, link, physicsClientId=client, **kw)
+
+
 def create_body(
     client: int,
     shape: Shape,
@@ -299,25 +445,23 @@ def create_body(
     quat,
     rolling_friction: float = 0.0,
 ) -> int:
-    """A PyBullet body of ``shape`` with its base (inertial) frame at the shape's centre of mass."""
+    """A PyBullet body of ``shape`` with its base (inertial) frame at the shape's centre of mass;
+    every part collides (:func:`create_compound_body`), the visual is the true mesh on the base."""
     import pybullet as p
 
     com = shape.com
     kinds = {"box": p.GEOM_BOX, "cylinder": p.GEOM_CYLINDER, "sphere": p.GEOM_SPHERE}
-    half, radii, lengths = [], [], []
-    for part in shape.parts:
-        half.append([d / 2 for d in part.dims] if part.kind == "box" else [0, 0, 0])
-        radii.append(part.dims[0] if part.kind != "box" else 0.0)
-        lengths.append(part.dims[1] if part.kind == "cylinder" else 0.0)
-    col = p.createCollisionShapeArray(
-        [kinds[part.kind] for part in shape.parts],
-        halfExtents=half,
-        radii=radii,
-        lengths=lengths,
-        collisionFramePositions=[list(np.asarray(part.pos) - com) for part in shape.parts],
-        collisionFrameOrientations=[list(p.getQuaternionFromEuler(part.rpy)) for part in shape.parts],
-        physicsClientId=client,
-    )
+    children = [
+        {
+            "shapeType": kinds[part.kind],
+            "halfExtents": [d / 2 for d in part.dims] if part.kind == "box" else [0, 0, 0],
+            "radius": part.dims[0] if part.kind != "box" else 0.0,
+            "length": part.dims[1] if part.kind == "cylinder" else 0.0,
+            "collisionFramePosition": list(np.asarray(part.pos) - com),
+            "collisionFrameOrientation": list(p.getQuaternionFromEuler(part.rpy)),
+        }
+        for part in shape.parts
+    ]
     mesh = shape.mesh()
     vis = p.createVisualShape(
         p.GEOM_MESH,
@@ -327,21 +471,9 @@ def create_body(
         rgbaColor=list(rgba),
         physicsClientId=client,
     )
-    body = p.createMultiBody(
-        baseMass=mass,
-        baseCollisionShapeIndex=col,
-        baseVisualShapeIndex=vis,
-        basePosition=list(pos),
-        baseOrientation=list(quat),
-        physicsClientId=client,
-    )
-    p.changeDynamics(
-        body,
-        -1,
-        lateralFriction=friction,
-        rollingFriction=rolling_friction,
-        spinningFriction=rolling_friction,
-        physicsClientId=client,
+    body = create_compound_body(client, children, mass=mass, pos=pos, quat=quat, visual=vis)
+    set_body_dynamics(
+        client, body, friction=friction, rollingFriction=rolling_friction, spinningFriction=rolling_friction
     )
     return body
 

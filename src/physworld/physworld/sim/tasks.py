@@ -272,7 +272,7 @@ def _pour_from_pan(name: str, food: str, food_shape, mass, friction, rolling, co
         ),
         ok,
         f"the {food} on the plate (within its inner radius, < 7 cm above its bottom)",
-        Pour("plate", "surface", tilt_deg=70, height=0.07, back=0.04),
+        Pour("plate", "surface", tilt_deg=110, height=0.07, back=0.04),
         duration_s=7.0,
     )
 
