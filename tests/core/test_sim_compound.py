@@ -1,6 +1,6 @@
 """Bodies of more than 16 collision shapes (PyBullet keeps only the first 16 of a compound made with
 createCollisionShapeArray): every shape collides, mass properties and visuals are those of the
-single compound (sim/assets.py)."""
+single compound, in the ground-truth sim (sim/assets.py) and the world model (policy/world.py)."""
 
 import numpy as np
 import pytest
@@ -176,3 +176,31 @@ def test_pan_handle_collides_in_the_ground_truth_scene():
         assert rest[2] == pytest.approx(handle[2] + 0.006, abs=3e-3), "the pan's handle has no collision"
     finally:
         scene.close()
+
+
+def test_world_model_object_of_20_parts_collides_on_every_part(tmp_path):
+    """policy/world.py loads a movable mesh as one convex hull per connected part: 20 parts collide."""
+    import pybullet as p
+    import trimesh
+
+    from physworld.bundle import load_bundle
+    from physworld.policy.demo import make_demo_bundle
+    from physworld.policy.world import load_bundle_world
+
+    path = make_demo_bundle(tmp_path / "bundle", box_xy=(0.6, 0.3))  # its box: 5 cm, centre 2.5 cm up
+    row = trimesh.util.concatenate([q.mesh() for q in _row_shape().parts])
+    row.apply_translation([-PITCH * (N_BOXES - 1) / 2, 0, -0.025])  # the row in the box's place, on the table
+    row.export(path / "meshes" / "box.obj")
+    mass = load_bundle(path).objects[0].mass
+    world = load_bundle_world(path)
+    try:
+        for _ in range(60):
+            p.stepSimulation(physicsClientId=world.client)
+        end = world.object_pose("box")[:3] + [PITCH * (N_BOXES - 1) / 2, 0, 0]  # above the 20th box
+        end[2] = 0.06
+        rest = _drop_sphere(world.client, end)
+        assert rest[2] == pytest.approx(2 * HALF[2] + 0.008, abs=2e-3), "the 20th part does not collide"
+        assert len(assets.body_links(world.client, world.moved_id)) == 2
+        assert world.dynamics("box")[0] == pytest.approx(mass, rel=1e-9)
+    finally:
+        world.close()

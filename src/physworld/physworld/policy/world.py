@@ -2,9 +2,10 @@
 
 :func:`load_bundle_world` builds a DIRECT client from a :class:`~physworld.bundle.SceneBundle`: the
 background height-map mesh as a static concave collision mesh, static objects likewise, movable
-objects as dynamic bodies (convex hull of the mesh, PyBullet's rule for dynamic meshes) with the
-bundle's masses and frictions, and the Franka Panda at the robot base pose
-(``bundle.meta["robot_base"]``, else the task suite's default). :func:`world_from_task_scene` wraps
+objects as dynamic bodies (one convex hull per connected mesh part, PyBullet's rule for dynamic
+meshes, every part colliding: :func:`create_movable_body`) with the bundle's masses and frictions,
+and the Franka Panda at the robot base pose (``bundle.meta["robot_base"]``, else the task suite's
+default). :func:`world_from_task_scene` wraps
 the ground-truth scene of :mod:`physworld.sim.world` in the same :class:`ManipWorld` interface, so
 the environment, the baseline and the policy run unchanged in either world.
 
@@ -194,13 +195,17 @@ def moved_object_name(bundle: SceneBundle, moved: str | None = None) -> str:
 MAX_PARTS = 64
 
 
-def movable_collision_shape(client: int, mesh, com: np.ndarray) -> int:
-    """Collision shape of a dynamic body: one convex hull per connected part of ``mesh`` (a pot built
-    of a floor and wall segments stays hollow), or the convex hull of the whole mesh when it is one
-    part or has too many parts. Shapes are placed relative to the centre of mass ``com``."""
+def create_movable_body(client: int, mesh, com: np.ndarray, mass: float, pos, quat) -> int:
+    """A dynamic body of ``mesh`` with its inertial frame at ``com`` (mesh frame) placed at ``pos``,
+    ``quat``: one convex hull per connected part of ``mesh`` (a pot built of a floor and wall segments
+    stays hollow), or the convex hull of the whole mesh when it is one part or has more than
+    ``MAX_PARTS``. Every part collides, also beyond PyBullet's 16 shapes per compound
+    (:func:`physworld.sim.assets.create_compound_body`)."""
     import tempfile
 
     import pybullet as p
+
+    from ..sim.assets import create_compound_body
 
     parts = mesh.split(only_watertight=False) if len(mesh.faces) < 200_000 else []
     if not 1 < len(parts) <= MAX_PARTS:
@@ -212,21 +217,22 @@ def movable_collision_shape(client: int, mesh, com: np.ndarray) -> int:
             part.convex_hull.export(f)
             files.append(str(f))
         if len(files) == 1:
-            return p.createCollisionShape(
+            col = p.createCollisionShape(
                 p.GEOM_MESH, fileName=files[0], collisionFramePosition=list(-com), physicsClientId=client
             )
-        return p.createCollisionShapeArray(
-            [p.GEOM_MESH] * len(files),
-            fileNames=files,
-            collisionFramePositions=[list(-com)] * len(files),
-            physicsClientId=client,
-        )
+            return p.createMultiBody(
+                mass, col, basePosition=list(pos), baseOrientation=list(quat), physicsClientId=client
+            )
+        children = [{"shapeType": p.GEOM_MESH, "fileName": f, "collisionFramePosition": list(-com)} for f in files]
+        return create_compound_body(client, children, mass=mass, pos=pos, quat=quat)
 
 
 def load_bundle_world(bundle_dir: str | Path, moved: str | None = None, with_gui: bool = False) -> ManipWorld:
     """Load the scene bundle at ``bundle_dir`` into a fresh PyBullet client with the Panda."""
     import pybullet as p
     import trimesh
+
+    from ..sim.assets import set_body_dynamics
 
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir)
@@ -259,18 +265,11 @@ def load_bundle_world(bundle_dir: str | Path, moved: str | None = None, with_gui
             pose = np.concatenate([o.position, geo.canonical_quat(np.asarray(o.orientation, float))])
             if o.movable:
                 com = np.asarray(mesh.center_mass if mesh.is_watertight else mesh.centroid, float)
-                col = movable_collision_shape(client, mesh, com)
                 off = np.concatenate([com, [0, 0, 0, 1]])
                 world_com = geo.compose(pose, off)
                 if np.linalg.norm(com) < 1e-9:
                     off = None  # mesh frame = inertial frame
-                body = p.createMultiBody(
-                    o.mass,
-                    col,
-                    basePosition=list(world_com[:3]),
-                    baseOrientation=list(world_com[3:]),
-                    physicsClientId=client,
-                )
+                body = create_movable_body(client, mesh, com, o.mass, world_com[:3], world_com[3:])
                 if off is not None:
                     offsets[o.name] = off
             else:
@@ -281,7 +280,7 @@ def load_bundle_world(bundle_dir: str | Path, moved: str | None = None, with_gui
                     0, col, basePosition=list(pose[:3]), baseOrientation=list(pose[3:]), physicsClientId=client
                 )
                 static_ids.append(body)
-            p.changeDynamics(body, -1, lateralFriction=o.friction, physicsClientId=client)
+            set_body_dynamics(client, body, friction=o.friction)
             bodies[o.name] = body
         robot = load_panda(client, robot_base_of(bundle))
     except BaseException:
