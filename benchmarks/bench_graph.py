@@ -119,9 +119,9 @@ def bench_sim_timing(
 
 
 def bench_orchestrator(trials: int, frames: int) -> list[dict]:
-    from rclpy.action import ActionClient
     from rclpy.node import Node
 
+    from physworld.ros.action_client import ActionClient
     from physworld.ros.bringup import Bringup
     from physworld_interfaces.action import RunTask
 

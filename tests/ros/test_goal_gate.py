@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-from rclpy.action import ActionClient
 from rclpy.node import Node
 
+from physworld.ros.action_client import ActionClient
 from physworld.ros.goal_gate import SingleGoal, single_goal_server
 from physworld.ros.runner import run_off_executor
 from physworld_interfaces.action import GenerateVideo

@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
 from rclpy.node import Node
 
 from physworld.bag.convert import camera_info_from_intrinsics, joint_state, numpy_to_image
 from physworld.bag.record import BagWriter
+from physworld.ros.action_client import ActionClient
 from physworld.ros.bringup import PROFILES, Bringup
 from physworld.ros.conversions import image_to_numpy
 from physworld_interfaces.action import RunTask

@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
@@ -22,6 +21,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from physworld.policy.execution import REASONS
+from physworld.ros.action_client import ActionClient
 from physworld.ros.bringup import Bringup
 from physworld_interfaces.action import ExecuteTask
 

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus, GoalStatusArray
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import qos_profile_action_status_default
 
 from physworld.errors import BackendError
+from physworld.ros.action_client import ActionClient
 from physworld.ros.bringup import Bringup
 from physworld.ros.task_client import send_run_task
 from physworld.video import GeneratedVideo, VideoGenerator

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from physworld.ros.action_client import ActionClient
 from physworld.ros.conversions import numpy_to_image
 from physworld.ros.video_generation_client import VideoGenerationNode
 from physworld.video import base as video_base

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from physworld.ros.action_client import ActionClient
 from physworld.ros.conversions import camera_info_from_intrinsics, numpy_to_image
 from physworld.ros.world_model import WorldModelNode
 from physworld.sim.camera import CameraIntrinsics

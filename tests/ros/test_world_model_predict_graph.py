@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from physworld.cli_worldmodel import register
+from physworld.ros.action_client import ActionClient
 from physworld.ros.conversions import numpy_to_image
 from physworld.ros.world_model import WorldModelNode
 from physworld_interfaces.action import GenerateVideo, ReconstructScene

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import rclpy
-from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -13,6 +12,7 @@ from rclpy.node import Node
 from physworld_interfaces.action import RunTask
 
 from ..errors import BackendError
+from .action_client import ActionClient
 
 
 def send_run_task(

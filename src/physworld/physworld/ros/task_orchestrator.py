@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -27,6 +26,7 @@ from physworld_interfaces.srv import CaptureRgbd
 from ..configs import OrchestratorConfig
 from ..errors import InputError, PhysWorldError
 from ..orchestration import RunRecord, StageRecord, check_stages, check_task_text, save_capture, write_report
+from .action_client import ActionClient
 from .conversions import image_to_numpy, intrinsics_from_camera_info
 from .futures import StageTimeout, await_with_timeout, wait_done, wait_for_server
 from .goal_gate import single_goal_server
