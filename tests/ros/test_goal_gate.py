@@ -5,10 +5,10 @@ the claim is released when the execute callback returns or raises, and the next 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from rclpy.node import Node
+from ros_graph_utils import wait_future
 
 from physworld.ros.action_client import ActionClient
 from physworld.ros.goal_gate import SingleGoal, single_goal_server
@@ -34,14 +34,6 @@ def test_claim_is_exclusive_until_released_and_a_stale_unconfirmed_claim_is_take
     assert gate.try_claim() == ""
 
 
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
-
-
 def test_single_goal_server_rejects_while_busy_and_frees_on_return_or_raise(graph):
     release = threading.Event()
     started: list[str] = []
@@ -60,16 +52,16 @@ def test_single_goal_server_rejects_while_busy_and_frees_on_return_or_raise(grap
     client = ActionClient(client_node, GenerateVideo, "gated")
     assert client.wait_for_server(timeout_sec=10.0)
 
-    first = _wait(client.send_goal_async(GenerateVideo.Goal(task_text="first")), 10, "first goal")
+    first = wait_future(client.send_goal_async(GenerateVideo.Goal(task_text="first")), 10, "first goal")
     assert first.accepted
-    second = _wait(client.send_goal_async(GenerateVideo.Goal(task_text="second")), 10, "second goal")
+    second = wait_future(client.send_goal_async(GenerateVideo.Goal(task_text="second")), 10, "second goal")
     assert not second.accepted and started == ["first"]
     release.set()
-    assert _wait(first.get_result_async(), 10, "first result").result.success
+    assert wait_future(first.get_result_async(), 10, "first result").result.success
     # the claim is released before the result is sent: the next goal is accepted at once
-    failing = _wait(client.send_goal_async(GenerateVideo.Goal(task_text="raise")), 10, "raising goal")
+    failing = wait_future(client.send_goal_async(GenerateVideo.Goal(task_text="raise")), 10, "raising goal")
     assert failing.accepted
-    _wait(failing.get_result_async(), 10, "raising result")  # rclpy aborts it
-    third = _wait(client.send_goal_async(GenerateVideo.Goal(task_text="third")), 10, "third goal")
+    wait_future(failing.get_result_async(), 10, "raising result")  # rclpy aborts it
+    third = wait_future(client.send_goal_async(GenerateVideo.Goal(task_text="third")), 10, "third goal")
     assert third.accepted  # a raising execute callback freed the claim as well
-    assert _wait(third.get_result_async(), 10, "third result").result.success
+    assert wait_future(third.get_result_async(), 10, "third result").result.success

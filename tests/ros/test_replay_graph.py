@@ -5,11 +5,11 @@ generate_video on the replayed data (the bag holds the sim scene of lid_on_pot, 
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 from rclpy.node import Node
+from ros_graph_utils import wait_future
 
 from physworld.bag.convert import camera_info_from_intrinsics, joint_state, numpy_to_image
 from physworld.bag.record import BagWriter
@@ -21,14 +21,6 @@ from physworld_interfaces.srv import CaptureRgbd
 
 pytestmark = pytest.mark.ros
 T0 = 1_700_000_000_000_000_000
-
-
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +74,7 @@ def test_capture_rgbd_answers_with_replayed_frames(replay):
     node = up.add_node(Node("capture_probe", context=up.context))
     client = node.create_client(CaptureRgbd, "capture_rgbd")
     assert client.wait_for_service(timeout_sec=10.0)
-    resp = _wait(client.call_async(CaptureRgbd.Request(timeout_s=5.0)), 20, "capture_rgbd")
+    resp = wait_future(client.call_async(CaptureRgbd.Request(timeout_s=5.0)), 20, "capture_rgbd")
     assert resp.success, resp.message
     np.testing.assert_array_equal(image_to_numpy(resp.color, "rgb8"), rgb)
     np.testing.assert_array_equal(image_to_numpy(resp.depth), depth)
@@ -97,9 +89,9 @@ def test_run_task_on_replayed_data_captures_and_generates(replay):
     client = ActionClient(node, RunTask, "run_task")
     assert client.wait_for_server(timeout_sec=10.0)
     goal = RunTask.Goal(task_text="put the lid on the pot", seed=1, run_dir=str(tmp / "run1"))
-    handle = _wait(client.send_goal_async(goal), 10, "goal")
+    handle = wait_future(client.send_goal_async(goal), 10, "goal")
     assert handle.accepted
-    result = _wait(handle.get_result_async(), 120, "run_task result").result
+    result = wait_future(handle.get_result_async(), 120, "run_task result").result
     run = json.loads((tmp / "run1" / "run.json").read_text())
     assert run["stages"][0]["stage"] == "capture" and run["stages"][0]["ok"], run["stages"][0]["message"]
     np.testing.assert_array_equal(np.load(tmp / "run1" / "capture" / "color.npy"), rgb)

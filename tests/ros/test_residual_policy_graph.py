@@ -15,6 +15,7 @@ import pytest
 from action_msgs.msg import GoalStatus
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
+from ros_graph_utils import wait_future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
@@ -63,14 +64,6 @@ def arm_graph(tmp_path):
     up.shutdown()
 
 
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
-
-
 class Probe:
     """Counts arm commands and keeps the latest joint positions."""
 
@@ -88,6 +81,17 @@ class Probe:
             self.q = np.array(msg.position[:7])
 
 
+def _watch_arm(node: Node):
+    """A command probe, the latched arm_controller/status history and a ready execute_task client."""
+    probe = Probe(node)
+    statuses: list[str] = []
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
+    client = ActionClient(node, ExecuteTask, "execute_task")
+    assert client.wait_for_server(timeout_sec=10.0)
+    return probe, statuses, client
+
+
 def test_execute_task_drives_the_arm_and_reports(arm_graph, policy_dir):
     node = arm_graph.add_node(Node("test_exec", context=arm_graph.context))
     probe = Probe(node)
@@ -99,9 +103,11 @@ def test_execute_task_drives_the_arm_and_reports(arm_graph, policy_dir):
         time.sleep(0.05)
     q0 = probe.q.copy()
     feedback = []
-    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal")
+    handle = wait_future(
+        client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal"
+    )
     assert handle.accepted
-    res = _wait(handle.get_result_async(), 90, "execute_task result").result
+    res = wait_future(handle.get_result_async(), 90, "execute_task result").result
     assert res.steps > 0 and res.message, res
     assert res.success or res.failure_reason in REASONS, res
     assert "sim ground truth" in res.message  # sim_world's task_success was asked
@@ -115,11 +121,13 @@ def test_execute_task_drives_the_arm_and_reports(arm_graph, policy_dir):
     assert np.max(np.abs(probe.q - q0)) > 0.05  # the arm moved through arm_controller -> sim_world
     srv = node.create_client(Trigger, "sim_world/task_success")
     assert srv.wait_for_service(timeout_sec=5.0)
-    ans = _wait(srv.call_async(Trigger.Request()), 5, "task_success")
+    ans = wait_future(srv.call_async(Trigger.Request()), 5, "task_success")
     assert "lid_on_pot" in ans.message
     # a second run right after: the node takes the arm back from 'hold' (set at the end of the first)
-    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=2.0)), 10, "goal")
-    res = _wait(handle.get_result_async(), 30, "second result").result
+    handle = wait_future(
+        client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=2.0)), 10, "goal"
+    )
+    res = wait_future(handle.get_result_async(), 30, "second result").result
     assert res.failure_reason == "timeout" and "handed the arm" not in res.message, res
 
 
@@ -128,19 +136,21 @@ def test_cancel_e_stop_and_missing_policy_are_answered(arm_graph, policy_dir, tm
     probe = Probe(node)
     client = ActionClient(node, ExecuteTask, "execute_task")
     assert client.wait_for_server(timeout_sec=10.0)
-    bad = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(tmp_path / "nope"))), 10, "goal")
-    res = _wait(bad.get_result_async(), 30, "result").result
+    bad = wait_future(client.send_goal_async(ExecuteTask.Goal(policy_path=str(tmp_path / "nope"))), 10, "goal")
+    res = wait_future(bad.get_result_async(), 30, "result").result
     assert not res.success and "policy.json missing" in res.message
     feedback = []
-    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal")
+    handle = wait_future(
+        client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal"
+    )
     end = time.monotonic() + 30
     while not any(f.feedback.step >= 5 for f in feedback):
         assert time.monotonic() < end, "no execute_task feedback"
         time.sleep(0.05)
-    other = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "second goal")
+    other = wait_future(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "second goal")
     assert not other.accepted  # one goal drives the arm: a second one is rejected while it runs
-    _wait(handle.cancel_goal_async(), 10, "cancel")
-    res = _wait(handle.get_result_async(), 10, "result")
+    wait_future(handle.cancel_goal_async(), 10, "cancel")
+    res = wait_future(handle.get_result_async(), 10, "result")
     assert res.result.failure_reason == "cancelled" and not res.result.success
     time.sleep(0.3)
     with probe.lock:
@@ -150,15 +160,17 @@ def test_cancel_e_stop_and_missing_policy_are_answered(arm_graph, policy_dir, tm
         assert len(probe.commands) == n  # nothing sent after the cancel
     # e-stop on arm_controller: the runner sees arm_controller/status and stops with reason e_stop
     feedback.clear()
-    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal")
+    handle = wait_future(
+        client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir)), feedback.append), 10, "goal"
+    )
     end = time.monotonic() + 30
     while not any(f.feedback.step >= 3 for f in feedback):
         assert time.monotonic() < end, "no execute_task feedback after the cancel"
         time.sleep(0.05)
     estop = node.create_client(SetBool, "e_stop")
     assert estop.wait_for_service(timeout_sec=5.0)
-    _wait(estop.call_async(SetBool.Request(data=True)), 5, "e_stop")
-    res = _wait(handle.get_result_async(), 10, "result").result
+    wait_future(estop.call_async(SetBool.Request(data=True)), 5, "e_stop")
+    res = wait_future(handle.get_result_async(), 10, "result").result
     assert res.failure_reason == "e_stop" and not res.success, res
 
 
@@ -178,14 +190,9 @@ def test_policy_runtime_raising_mid_run_aborts_the_goal_and_the_arm_holds(arm_gr
 
     runner.act = failing_act  # the core object, not rclpy: the node's loop sees a raising runtime
     node = arm_graph.add_node(Node("test_raise", context=arm_graph.context))
-    probe = Probe(node)
-    statuses = []
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
-    client = ActionClient(node, ExecuteTask, "execute_task")
-    assert client.wait_for_server(timeout_sec=10.0)
-    handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "goal")
-    wrapped = _wait(handle.get_result_async(), 60, "execute_task result")
+    probe, statuses, client = _watch_arm(node)
+    handle = wait_future(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir))), 10, "goal")
+    wrapped = wait_future(handle.get_result_async(), 60, "execute_task result")
     assert wrapped.status == GoalStatus.STATUS_ABORTED and not wrapped.result.success
     msg = wrapped.result.message
     assert "RuntimeError: policy runtime failed mid-run" in msg and "holds the arm (mode 'hold')" in msg, msg
@@ -203,9 +210,9 @@ def test_policy_runtime_raising_mid_run_aborts_the_goal_and_the_arm_holds(arm_gr
         assert np.max(np.abs(probe.q - q0)) < 0.01  # the arm holds still
     assert statuses[-1] == "hold"  # not handed to teleop
     # the node keeps serving, with the runner loaded afresh
-    bad = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(tmp_path / "nope"))), 10, "goal")
+    bad = wait_future(client.send_goal_async(ExecuteTask.Goal(policy_path=str(tmp_path / "nope"))), 10, "goal")
     assert bad.accepted
-    assert "policy.json missing" in _wait(bad.get_result_async(), 30, "result").result.message
+    assert "policy.json missing" in wait_future(bad.get_result_async(), 30, "result").result.message
     assert residual._runner(str(policy_dir)) is not runner
 
 
@@ -223,9 +230,9 @@ def test_train_policy_answers_missing_and_corrupt_bundles_and_keeps_serving(grap
              (str(corrupt), "corrupt_bundle/scene.json: not valid JSON")]  # fmt: skip
     for bundle, expected in cases:
         goal = TrainPolicy.Goal(bundle_path=bundle, total_timesteps=64, out_dir=str(tmp_path / "policy"))
-        handle = _wait(client.send_goal_async(goal), 10, "goal")
+        handle = wait_future(client.send_goal_async(goal), 10, "goal")
         assert handle.accepted  # the previous bad goal freed the server
-        wrapped = _wait(handle.get_result_async(), 30, "result")
+        wrapped = wait_future(handle.get_result_async(), 30, "result")
         assert wrapped.status == GoalStatus.STATUS_ABORTED and expected in wrapped.result.message, wrapped.result
     assert not (tmp_path / "policy").exists()
 
@@ -238,7 +245,7 @@ def _change_state(node: Node, target: str, transition: str) -> bool:
     client = node.create_client(ChangeState, f"{target}/change_state")
     assert client.wait_for_service(timeout_sec=10.0)
     tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
-    return _wait(client.call_async(ChangeState.Request(transition=Transition(id=tid))), 30, transition).success
+    return wait_future(client.call_async(ChangeState.Request(transition=Transition(id=tid))), 30, transition).success
 
 
 def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm(tmp_path, policy_dir):
@@ -247,19 +254,14 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
     up = _start_arm_graph(tmp_path, "    autostart: false\n")
     try:
         node = up.add_node(Node("test_managed", context=up.context))
-        probe = Probe(node)
-        statuses = []
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        node.create_subscription(String, "arm_controller/status", lambda m: statuses.append(m.data), latched)
-        client = ActionClient(node, ExecuteTask, "execute_task")
-        assert client.wait_for_server(timeout_sec=10.0)
+        probe, statuses, client = _watch_arm(node)
         goal = ExecuteTask.Goal(policy_path=str(policy_dir))
-        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted  # unconfigured
+        assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted  # unconfigured
         assert _change_state(node, "residual_policy", "configure")
-        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted  # inactive
+        assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted  # inactive
         assert _change_state(node, "residual_policy", "activate")
         feedback = []
-        handle = _wait(client.send_goal_async(goal, feedback.append), 10, "goal")
+        handle = wait_future(client.send_goal_async(goal, feedback.append), 10, "goal")
         assert handle.accepted
         end = time.monotonic() + 30
         while not any(f.feedback.step >= 3 for f in feedback):
@@ -268,7 +270,7 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
         assert _change_state(node, "residual_policy", "deactivate")  # returns once the loop has stopped
         with probe.lock:
             n = len(probe.commands)
-        wrapped = _wait(handle.get_result_async(), 10, "result")
+        wrapped = wait_future(handle.get_result_async(), 10, "result")
         res = wrapped.result
         assert wrapped.status == GoalStatus.STATUS_ABORTED and res.failure_reason == "cancelled", res
         assert "stopped: /residual_policy was deactivated" in res.message, res.message
@@ -276,14 +278,16 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
         with probe.lock:
             assert len(probe.commands) == n  # nothing sent after deactivate returned
         assert statuses[-1] == "hold"  # asked to hold, not left to the watchdog's hand-over
-        assert not _wait(client.send_goal_async(goal), 10, "goal").accepted
+        assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted
         assert _change_state(node, "residual_policy", "activate")
-        again = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=1.0)), 10, "goal")
-        assert again.accepted and _wait(again.get_result_async(), 30, "result").result.failure_reason == "timeout"
+        again = wait_future(
+            client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=1.0)), 10, "goal"
+        )
+        assert again.accepted and wait_future(again.get_result_async(), 30, "result").result.failure_reason == "timeout"
         # arm_controller deactivated (it holds the arm): execute_task says so instead of starting
         assert _change_state(node, "arm_controller", "deactivate")
-        refused = _wait(client.send_goal_async(goal), 10, "goal")
-        res = _wait(refused.get_result_async(), 30, "result").result
+        refused = wait_future(client.send_goal_async(goal), 10, "goal")
+        res = wait_future(refused.get_result_async(), 30, "result").result
         assert not res.success and "arm_controller refused mode 'policy': /arm_controller is inactive" in res.message
     finally:
         up.shutdown()
@@ -305,9 +309,11 @@ def test_a_policy_retrained_into_the_same_directory_is_loaded_again(arm_graph, p
     assert client.wait_for_server(timeout_sec=10.0)
 
     def run(timeout_s=1.0):
-        handle = _wait(client.send_goal_async(ExecuteTask.Goal(policy_path=str(work), timeout_s=timeout_s)), 10, "g")
+        handle = wait_future(
+            client.send_goal_async(ExecuteTask.Goal(policy_path=str(work), timeout_s=timeout_s)), 10, "g"
+        )
         assert handle.accepted
-        return _wait(handle.get_result_async(), 60, "result").result
+        return wait_future(handle.get_result_async(), 60, "result").result
 
     assert run().failure_reason == "timeout"  # loaded, ran, cached
     first = residual._runner(str(work))

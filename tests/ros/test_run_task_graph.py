@@ -12,6 +12,7 @@ import pytest
 from action_msgs.msg import GoalStatus, GoalStatusArray
 from rclpy.node import Node
 from rclpy.qos import qos_profile_action_status_default
+from ros_graph_utils import wait_future
 
 from physworld.errors import BackendError
 from physworld.ros.action_client import ActionClient
@@ -78,23 +79,17 @@ def slow_graph(tmp_path, test_backends):
     up.shutdown()
 
 
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
-
-
 def test_run_task_capture_then_generate(sim_graph, tmp_path):
     client_node = sim_graph.add_node(Node("test_client", context=sim_graph.context))
     client = ActionClient(client_node, RunTask, "run_task")
     assert client.wait_for_server(timeout_sec=10.0)
     feedback = []
     goal = RunTask.Goal(task_text="put the lid on the pot", seed=1, run_dir=str(tmp_path / "run1"))
-    handle = _wait(client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback)), 10, "goal")
+    handle = wait_future(
+        client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback)), 10, "goal"
+    )
     assert handle.accepted
-    result = _wait(handle.get_result_async(), 120, "run_task result").result
+    result = wait_future(handle.get_result_async(), 120, "run_task result").result
     assert result.success, result.message
     stages = {f.status.stage for f in feedback}
     assert stages == {"capture", "generate_video"}
@@ -112,8 +107,8 @@ def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tm
     node = sim_graph.add_node(Node("test_client2", context=sim_graph.context))
     run = ActionClient(node, RunTask, "run_task")
     assert run.wait_for_server(timeout_sec=10.0)
-    handle = _wait(run.send_goal_async(RunTask.Goal(task_text="   ")), 10, "goal")
-    result = _wait(handle.get_result_async(), 10, "result").result
+    handle = wait_future(run.send_goal_async(RunTask.Goal(task_text="   ")), 10, "goal")
+    result = wait_future(handle.get_result_async(), 10, "result").result
     assert not result.success and "empty" in result.message
 
     video = ActionClient(node, GenerateVideo, "generate_video")
@@ -123,13 +118,13 @@ def test_empty_task_text_and_bad_backend_are_rejected_with_reasons(sim_graph, tm
     )
     goal.image.encoding, goal.image.height, goal.image.width, goal.image.step = "rgb8", 2, 2, 6
     goal.image.data = bytes(12)
-    handle = _wait(video.send_goal_async(goal), 10, "video goal")
-    result = _wait(handle.get_result_async(), 30, "video result").result
+    handle = wait_future(video.send_goal_async(goal), 10, "video goal")
+    result = wait_future(handle.get_result_async(), 30, "video result").result
     assert not result.success and "no_such_backend" in result.message
     goal.backend, goal.task_text = "", ""
     goal.image.height, goal.image.width, goal.image.step, goal.image.data = 16, 16, 48, bytes(16 * 16 * 3)
-    handle = _wait(video.send_goal_async(goal), 10, "video goal")
-    result = _wait(handle.get_result_async(), 30, "video result").result
+    handle = wait_future(video.send_goal_async(goal), 10, "video goal")
+    result = wait_future(handle.get_result_async(), 30, "video result").result
     assert not result.success and "task text is empty" in result.message, result.message
     assert not (tmp_path / "v").exists()
 
@@ -140,7 +135,7 @@ def _goal(run_dir):
 
 def _send(client, goal, feedback=None, timeout=10):
     cb = None if feedback is None else (lambda m: feedback.append(m.feedback))
-    return _wait(client.send_goal_async(goal, feedback_callback=cb), timeout, "run_task goal")
+    return wait_future(client.send_goal_async(goal, feedback_callback=cb), timeout, "run_task goal")
 
 
 def _until(condition, timeout, what):
@@ -166,12 +161,12 @@ def test_a_second_run_task_goal_while_one_runs_is_rejected(slow_graph, tmp_path)
     assert not second.accepted  # one arm, one loop: rejected, not queued
     with pytest.raises(BackendError, match="rejected: task_orchestrator runs one goal at a time"):
         send_run_task("put the lid on the pot", 1, tmp_path / "b", context=slow_graph.context)  # the CLI's client
-    result = _wait(first.get_result_async(), 60, "first result").result
+    result = wait_future(first.get_result_async(), 60, "first result").result
     assert result.success, result.message
     assert not (tmp_path / "b").exists()
     third = _send(client, _goal(tmp_path / "c"))
     assert third.accepted  # free again once the first goal has its result
-    assert _wait(third.get_result_async(), 60, "third result").result.success
+    assert wait_future(third.get_result_async(), 60, "third result").result.success
 
 
 def test_cancel_mid_stage_cancels_the_sub_goal_and_the_next_goal_runs(slow_graph, tmp_path):
@@ -187,8 +182,8 @@ def test_cancel_mid_stage_cancels_the_sub_goal_and_the_next_goal_runs(slow_graph
     feedback = []
     handle = _send(client, _goal(tmp_path / "run"), feedback)
     _until(_video_started(feedback), 30, "the video stage")
-    _wait(handle.cancel_goal_async(), 10, "cancel")
-    wrapped = _wait(handle.get_result_async(), 30, "cancelled result")
+    wait_future(handle.cancel_goal_async(), 10, "cancel")
+    wrapped = wait_future(handle.get_result_async(), 30, "cancelled result")
     assert wrapped.status == GoalStatus.STATUS_CANCELED and not wrapped.result.success
     msg = wrapped.result.message
     assert "cancelled during stage 'generate_video'" in msg and "generate_video goal cancelled" in msg, msg
@@ -200,7 +195,7 @@ def test_cancel_mid_stage_cancels_the_sub_goal_and_the_next_goal_runs(slow_graph
     # both servers are free: the next goal is accepted at once and runs through
     again = _send(client, _goal(tmp_path / "again"))
     assert again.accepted
-    result = _wait(again.get_result_async(), 60, "next result").result
+    result = wait_future(again.get_result_async(), 60, "next result").result
     assert result.success, result.message
 
 
@@ -217,7 +212,7 @@ def test_a_stage_node_raising_mid_goal_aborts_run_task_and_the_nodes_keep_servin
     assert client.wait_for_server(timeout_sec=10.0)
     feedback = []
     handle = _send(client, _goal(tmp_path / "run"), feedback)
-    wrapped = _wait(handle.get_result_async(), 60, "run_task result")
+    wrapped = wait_future(handle.get_result_async(), 60, "run_task result")
     assert wrapped.status == GoalStatus.STATUS_ABORTED and not wrapped.result.success
     msg = wrapped.result.message
     assert "stage 'generate_video' failed" in msg and "RuntimeError: test backend died after 2 frames" in msg, msg
@@ -232,11 +227,13 @@ def test_a_stage_node_raising_mid_goal_aborts_run_task_and_the_nodes_keep_servin
                               run_dir=str(tmp_path / "v"))  # fmt: skip
     goal.image.encoding, goal.image.height, goal.image.width, goal.image.step = "rgb8", 16, 16, 48
     goal.image.data = bytes(16 * 16 * 3)
-    res = _wait(_wait(video.send_goal_async(goal), 10, "video goal").get_result_async(), 30, "video result").result
+    res = wait_future(
+        wait_future(video.send_goal_async(goal), 10, "video goal").get_result_async(), 30, "video result"
+    ).result
     assert res.success, res.message
     again = _send(client, _goal(tmp_path / "again"))
     assert again.accepted
-    assert "test backend died" in _wait(again.get_result_async(), 60, "second result").result.message
+    assert "test backend died" in wait_future(again.get_result_async(), 60, "second result").result.message
 
 
 def test_run_task_whole_loop_on_a_reconstructed_scene(tmp_path):
@@ -263,9 +260,9 @@ def test_run_task_whole_loop_on_a_reconstructed_scene(tmp_path):
         feedback = []
         goal = RunTask.Goal(task_text="stack the red block on the green block", seed=0, run_dir=str(tmp_path / "run"))
         sent = client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback))
-        handle = _wait(sent, 20, "goal")
+        handle = wait_future(sent, 20, "goal")
         assert handle.accepted
-        result = _wait(handle.get_result_async(), 900, "run_task result").result
+        result = wait_future(handle.get_result_async(), 900, "run_task result").result
     finally:
         up.shutdown()
     run = json.loads((tmp_path / "run" / "run.json").read_text())

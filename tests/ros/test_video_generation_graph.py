@@ -12,6 +12,7 @@ import pytest
 from action_msgs.msg import GoalStatus
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import wait_future
 
 from physworld.ros.action_client import ActionClient
 from physworld.ros.conversions import numpy_to_image
@@ -40,14 +41,6 @@ def step_backend(monkeypatch):
     monkeypatch.setitem(video_base._REGISTRY, StepGenerator.name, StepGenerator)
 
 
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
-
-
 def _goal(tmp_path, n_frames):
     image = numpy_to_image(np.zeros((16, 16, 3), np.uint8), "rgb8")
     return GenerateVideo.Goal(image=image, task_text="push the block", n_frames=n_frames, run_dir=str(tmp_path))
@@ -59,28 +52,28 @@ def test_unconfigured_until_configure_and_activate_and_deactivate_stops_a_runnin
     client = ActionClient(graph.add(Node("video_probe", context=graph.context)), GenerateVideo, "generate_video")
     assert client.wait_for_server(timeout_sec=10.0)
     assert graph.state("video_generation_client") == "unconfigured"
-    assert not _wait(client.send_goal_async(_goal(tmp_path / "a", 2)), 10, "goal").accepted
+    assert not wait_future(client.send_goal_async(_goal(tmp_path / "a", 2)), 10, "goal").accepted
     assert graph.change_state("video_generation_client", "configure")
-    assert not _wait(client.send_goal_async(_goal(tmp_path / "a", 2)), 10, "goal").accepted  # inactive
+    assert not wait_future(client.send_goal_async(_goal(tmp_path / "a", 2)), 10, "goal").accepted  # inactive
     assert graph.change_state("video_generation_client", "activate")
-    handle = _wait(client.send_goal_async(_goal(tmp_path / "b", 2)), 10, "goal")
-    assert handle.accepted and _wait(handle.get_result_async(), 30, "result").result.success
+    handle = wait_future(client.send_goal_async(_goal(tmp_path / "b", 2)), 10, "goal")
+    assert handle.accepted and wait_future(handle.get_result_async(), 30, "result").result.success
 
     feedback = []
-    handle = _wait(client.send_goal_async(_goal(tmp_path / "c", 100), lambda m: feedback.append(m)), 10, "goal")
+    handle = wait_future(client.send_goal_async(_goal(tmp_path / "c", 100), lambda m: feedback.append(m)), 10, "goal")
     assert handle.accepted
     graph.wait_for(lambda: len(feedback) >= 2, 20.0, "the long job running")
     t0 = time.monotonic()
     assert graph.change_state("video_generation_client", "deactivate")
-    wrapped = _wait(handle.get_result_async(), 10, "result of the stopped job")
+    wrapped = wait_future(handle.get_result_async(), 10, "result of the stopped job")
     assert time.monotonic() - t0 < 5.0, "deactivate did not stop the 20 s job"
     msg = wrapped.result.message
     assert wrapped.status == GoalStatus.STATUS_ABORTED and "video_generation_client is being deactivated" in msg, msg
     assert not (tmp_path / "c" / "frames").exists()  # stopped before anything was written
-    assert not _wait(client.send_goal_async(_goal(tmp_path / "d", 2)), 10, "goal").accepted
+    assert not wait_future(client.send_goal_async(_goal(tmp_path / "d", 2)), 10, "goal").accepted
     assert graph.change_state("video_generation_client", "activate")
-    handle = _wait(client.send_goal_async(_goal(tmp_path / "e", 2)), 10, "goal")
-    assert handle.accepted and _wait(handle.get_result_async(), 30, "result").result.success
+    handle = wait_future(client.send_goal_async(_goal(tmp_path / "e", 2)), 10, "goal")
+    assert handle.accepted and wait_future(handle.get_result_async(), 30, "result").result.success
 
 
 def test_a_bad_backend_configuration_fails_configure_with_the_reason(graph, tmp_path):
@@ -90,5 +83,5 @@ def test_a_bad_backend_configuration_fails_configure_with_the_reason(graph, tmp_
     graph.wait_for_log(logs, "video_generation_client", "configure failed", "base URL")
     client = ActionClient(graph.add(Node("video_probe2", context=graph.context)), GenerateVideo, "generate_video")
     assert client.wait_for_server(timeout_sec=10.0)  # reachable, not half-built
-    assert not _wait(client.send_goal_async(_goal(tmp_path / "x", 2)), 10, "goal").accepted
+    assert not wait_future(client.send_goal_async(_goal(tmp_path / "x", 2)), 10, "goal").accepted
     assert not graph.change_state("video_generation_client", "configure")

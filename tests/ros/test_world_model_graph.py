@@ -4,12 +4,11 @@ video) by aborting with a message naming the problem, and keeps serving the next
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import wait_future
 
 from physworld.ros.action_client import ActionClient
 from physworld.ros.conversions import camera_info_from_intrinsics, numpy_to_image
@@ -21,14 +20,6 @@ from physworld_interfaces.action import ReconstructScene
 pytestmark = pytest.mark.ros
 
 W, H = 32, 24
-
-
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
 
 
 def _goal(video, change: dict) -> ReconstructScene.Goal:
@@ -71,8 +62,8 @@ def test_bad_reconstruct_scene_goals_abort_with_the_reason(graph, tmp_path, chan
     client = ActionClient(graph.add(Node("recon_client", context=graph.context)), ReconstructScene, "reconstruct_scene")
     assert client.wait_for_server(timeout_sec=10.0)
     for attempt in range(2):  # the node answers the same bad goal twice: it keeps serving
-        handle = _wait(client.send_goal_async(_goal(video, change)), 10, "goal")
+        handle = wait_future(client.send_goal_async(_goal(video, change)), 10, "goal")
         assert handle.accepted
-        result = _wait(handle.get_result_async(), 30, "result").result
+        result = wait_future(handle.get_result_async(), 30, "result").result
         assert not result.success and expected in result.message, (attempt, result.message)
     assert not (tmp_path / "scene").exists()

@@ -7,12 +7,12 @@ offered."""
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import wait_future
 
 from physworld.cli_worldmodel import register
 from physworld.ros.action_client import ActionClient
@@ -40,14 +40,6 @@ def checkpoint(tmp_path_factory):
     return d / "syn.pt"
 
 
-def _wait(future, timeout, what):
-    end = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return future.result()
-
-
 def test_predict_video_from_a_loaded_checkpoint(graph, checkpoint, tmp_path):
     graph.add(
         WorldModelNode(
@@ -65,8 +57,10 @@ def test_predict_video_from_a_loaded_checkpoint(graph, checkpoint, tmp_path):
     feedback = []
     goal = GenerateVideo.Goal(image=numpy_to_image(first, "rgb8"), task_text="push the block", n_frames=3,
                               run_dir=str(tmp_path / "pred"))  # fmt: skip
-    handle = _wait(client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback)), 10, "goal")
-    result = _wait(handle.get_result_async(), 60, "result").result
+    handle = wait_future(
+        client.send_goal_async(goal, feedback_callback=lambda m: feedback.append(m.feedback)), 10, "goal"
+    )
+    result = wait_future(handle.get_result_async(), 60, "result").result
     assert result.success, result.message
     assert result.n_frames == 3 and "world_model" in result.message
     assert len(list((tmp_path / "pred" / "frames").glob("*.png"))) == 3
@@ -74,14 +68,14 @@ def test_predict_video_from_a_loaded_checkpoint(graph, checkpoint, tmp_path):
     assert [f.frames_done for f in feedback][-1] == 3
 
     goal.backend = "http"  # the node serves its loaded model only
-    handle = _wait(client.send_goal_async(goal), 10, "goal")
-    result = _wait(handle.get_result_async(), 30, "result").result
+    handle = wait_future(client.send_goal_async(goal), 10, "goal")
+    result = wait_future(handle.get_result_async(), 30, "result").result
     assert not result.success and "http" in result.message
 
 
 def _send(client, goal, timeout=10.0):
     assert client.wait_for_server(timeout_sec=10.0), "action server did not appear"
-    return _wait(client.send_goal_async(goal), timeout, "goal response")
+    return wait_future(client.send_goal_async(goal), timeout, "goal response")
 
 
 def test_managed_world_model_loads_in_configure_serves_while_active(graph, checkpoint, tmp_path):
@@ -102,10 +96,10 @@ def test_managed_world_model_loads_in_configure_serves_while_active(graph, check
     assert node._predictor is not None  # loaded in configure
     assert not _send(predict, goal).accepted  # inactive: still rejected
     assert graph.change_state("world_model", "activate")
-    result = _wait(_send(predict, goal).get_result_async(), 60, "result").result
+    result = wait_future(_send(predict, goal).get_result_async(), 60, "result").result
     assert result.success and result.n_frames == 2, result.message
     bad = _send(reconstruct, ReconstructScene.Goal(task_text=""))  # served: answered with the reason
-    assert bad.accepted and not _wait(bad.get_result_async(), 30, "result").result.success
+    assert bad.accepted and not wait_future(bad.get_result_async(), 30, "result").result.success
     assert graph.change_state("world_model", "deactivate")
     assert not _send(predict, goal).accepted and not _send(reconstruct, ReconstructScene.Goal()).accepted
     assert graph.change_state("world_model", "cleanup") and node._predictor is None
