@@ -237,13 +237,23 @@ def test_train_policy_answers_missing_and_corrupt_bundles_and_keeps_serving(grap
     assert not (tmp_path / "policy").exists()
 
 
+def _lifecycle_client(node: Node, target: str):
+    """One lifecycle_msgs/srv/ChangeState client per target on ``node``, created early and reused."""
+    from lifecycle_msgs.srv import ChangeState
+
+    clients = node.__dict__.setdefault("_test_lifecycle_clients", {})
+    if target not in clients:
+        clients[target] = node.create_client(ChangeState, f"{target}/change_state")
+    return clients[target]
+
+
 def _change_state(node: Node, target: str, transition: str) -> bool:
     """``ros2 lifecycle set <target> <transition>`` through lifecycle_msgs/srv/ChangeState."""
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
-    client = node.create_client(ChangeState, f"{target}/change_state")
-    assert client.wait_for_service(timeout_sec=10.0)
+    client = _lifecycle_client(node, target)
+    assert client.wait_for_service(timeout_sec=30.0), f"{target}/change_state did not appear"
     tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
     return wait_future(client.call_async(ChangeState.Request(transition=Transition(id=tid))), 30, transition).success
 
@@ -255,6 +265,8 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
     try:
         node = up.add_node(Node("test_managed", context=up.context))
         probe, statuses, client = _watch_arm(node)
+        for target in ("residual_policy", "arm_controller"):
+            _lifecycle_client(node, target)  # discovered while the first goals run
         goal = ExecuteTask.Goal(policy_path=str(policy_dir))
         assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted  # unconfigured
         assert _change_state(node, "residual_policy", "configure")
