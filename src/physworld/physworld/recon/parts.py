@@ -51,7 +51,7 @@ class PartsConfig:
     excess_per_edge: float = 0.5  # a piece is convex enough when its hull adds at most this many
     min_excess: float = 8.0  # cells per boundary edge, or this many (convex_enough)
     min_piece_cells: int = 3  # no cut may leave a smaller piece
-    max_parts: int = 16  # at most this many parts per object: PyBullet keeps the first 16 shapes of a compound
+    max_parts: int = 16  # at most this many convex parts per object (the world model takes up to 64)
     overlap_cells: int = 1  # a part also takes its neighbours' points this many cells into them
     min_thickness: float = 0.001  # m, thinner parts are dropped
     float_fraction: float = 0.25  # a piece seen floating over this share of its points floats (piece_bottom)
