@@ -47,6 +47,27 @@ def test_images_flow_and_snapshot_is_synchronised(graph):
     assert resp.camera_info.k[0] > 0 and resp.camera_info.width == 320
 
 
+def test_sim_world_publishes_16uc1_depth_and_the_snapshot_is_metres(graph):
+    """depth_encoding 16UC1: millimetres on camera/depth/image_raw; camera_capture still answers
+    with 32FC1 metres that agree with the published millimetres."""
+    from rclpy.parameter import Parameter
+
+    ctx = graph.context
+    graph.add(SimWorldNode(context=ctx, parameter_overrides=[Parameter("depth_encoding", value="16UC1")]))
+    graph.add(CameraCaptureNode(context=ctx))
+    probe = graph.add(Node("probe16", context=ctx))
+    depths = []
+    probe.create_subscription(Image, "camera/depth/image_raw", depths.append, 5)
+    graph.wait_for(lambda: len(depths) >= 1, 20.0, "a depth image")
+    assert depths[0].encoding == "16UC1" and depths[0].step == 2 * depths[0].width
+    mm = image_to_numpy(depths[0])
+    assert mm.dtype == np.uint16 and 300 < np.median(mm[mm > 0]) < 2000
+    resp = _call(graph, probe.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=5.0))
+    assert resp.success and resp.depth.encoding == "32FC1", resp.message
+    metres = image_to_numpy(resp.depth)
+    assert abs(np.nanmedian(metres) * 1000.0 - np.median(mm[mm > 0])) < 20.0  # same scene, mm vs m
+
+
 def test_snapshot_without_camera_names_the_topics(graph):
     graph.add(CameraCaptureNode(context=graph.context))
     probe = graph.add(Node("probe2", context=graph.context))

@@ -29,6 +29,13 @@ class SimWorldConfig:
         "render the camera in a child process (PyBullet's renderer holds the GIL and would stall joint_states)",
         read_only=True,
     )
+    depth_encoding: str = param(
+        "32FC1",
+        "camera/depth/image_raw as 32FC1 metres (NaN = no reading) or 16UC1 millimetres (0 = none, half "
+        "the bytes: lower DDS latency, docs/benchmarks.md)",
+        choices=("32FC1", "16UC1"),
+        read_only=True,
+    )
 
 
 @dataclass

@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 from ..configs import SimWorldConfig
 from ..errors import PhysWorldError
 from ..sim.robot_io import SimRobotIO
-from .conversions import camera_info_from_intrinsics, numpy_to_image, pose_from_matrix
+from .conversions import camera_info_from_intrinsics, metres_to_depth_image, numpy_to_image, pose_from_matrix
 from .params import declare_config
 from .runner import spin_node
 
@@ -96,7 +96,7 @@ class SimWorldNode(Node):
             return
         frame_id = self.cfg.camera_frame
         color_msg = numpy_to_image(rgb, "rgb8", frame_id=frame_id, stamp=stamp)
-        depth_msg = numpy_to_image(depth, "32FC1", frame_id=frame_id, stamp=stamp)
+        depth_msg = metres_to_depth_image(depth, self.cfg.depth_encoding, frame_id=frame_id, stamp=stamp)
         info = camera_info_from_intrinsics(self.sim.intrinsics, frame_id=frame_id, stamp=stamp)
         self.pub_color.publish(color_msg)
         self.pub_depth.publish(depth_msg)
