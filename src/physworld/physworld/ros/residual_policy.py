@@ -38,7 +38,7 @@ from physworld_interfaces.srv import SetControlMode
 
 from ..configs import ResidualPolicyConfig
 from ..errors import InputError, PhysWorldError
-from ..policy.execution import ExecutionConfig, execute
+from ..policy.execution import ExecutionConfig, execute, judge_in_sim
 from .arm_link import RosArmLink
 from .goal_gate import single_goal_server
 from .lifecycle import ManagedNode
@@ -219,13 +219,7 @@ class ResidualPolicyNode(ManagedNode):
         if res.failure_reason != "e_stop":
             self._hold_arm()
         verdict = self._sim_success()
-        if verdict is not None:  # in sim the ground truth is the judge, not the world model's target
-            achieved, text = verdict
-            res.message += f"; sim ground truth: {text}"
-            if res.success and not achieved:
-                res.success, res.failure_reason = False, "dynamics"
-                res.message = "the object reached the world model's target but the task is not achieved: " + res.message
-        return res
+        return res if verdict is None else judge_in_sim(res, *verdict)  # in sim the ground truth is the judge
 
     def _call(self, client, request, timeout_s: float = 2.0):
         """Blocking service call for worker threads (never called on the executor)."""
