@@ -50,12 +50,24 @@ def capture():
     scene.close()
 
 
+PROGRESS: list[tuple[str, int, int]] = []  # what the module's reconstruction reported
+
+
 @pytest.fixture(scope="module")
 def result(capture):
     c = capture
     cam = c["scene"].camera
     return reconstruct(c["rgb"], c["depth"], cam.intrinsics, cam.T_world_optical, c["video"], c["scene"].task, CFG,
-                       ignore_mask=c["mask"])  # fmt: skip
+                       lambda *a: PROGRESS.append(a), ignore_mask=c["mask"])  # fmt: skip
+
+
+def test_progress_covers_every_stage_in_order_and_only_grows(result):
+    from physworld.recon.pipeline import STAGES, overall_progress
+
+    assert [st for st in dict.fromkeys(st for st, _, _ in PROGRESS)] == list(STAGES)
+    fractions = [overall_progress(*a) for a in PROGRESS]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions  # one bar never jumps back
 
 
 def test_self_filter_covers_the_robot(capture):

@@ -124,6 +124,24 @@ class ReconstructionResult:
         return save_bundle(self.bundle, out_dir, self.meshes)
 
 
+STAGES = (
+    "inputs",
+    "video_depth_alignment",
+    "gravity_alignment",
+    "segmentation",
+    "meshing",
+    "properties",
+    "collision_optimisation",
+    "pose_tracking",
+)  # the order reconstruct() runs them in
+
+
+def overall_progress(stage: str, done: int, total: int) -> float:
+    """Fraction of the whole reconstruction done when ``stage`` is at ``done / total`` (for one bar)."""
+    i = STAGES.index(stage) if stage in STAGES else 0
+    return (i + min(max(done / max(total, 1), 0.0), 1.0)) / len(STAGES)
+
+
 class _Clock:
     def __init__(self, progress: ProgressFn | None):
         self.timings: dict[str, float] = {}

@@ -38,7 +38,7 @@ from physworld_interfaces.msg import SceneObject, StageStatus
 
 from ..configs import WorldModelNodeConfig
 from ..errors import ConfigError
-from ..recon.pipeline import ReconstructionConfig, reconstruct
+from ..recon.pipeline import ReconstructionConfig, overall_progress, reconstruct
 from ..recon.report import write_report
 from ..recon.self_filter import robot_pixel_mask
 from ..sim.tasks import resolve_task
@@ -95,7 +95,8 @@ class WorldModelNode(ManagedNode):
             if goal_handle.is_cancel_requested:
                 raise GoalCancelled()
             self.check_active()  # deactivation stops the job here
-            status = StageStatus(stage=stage, progress=done / max(total, 1), detail=f"{stage} {done}/{total}")
+            fraction = overall_progress(stage, done, total)  # of the whole reconstruction: one bar, never back
+            status = StageStatus(stage=stage, progress=fraction, detail=f"{stage} {done}/{total}")
             goal_handle.publish_feedback(ReconstructScene.Feedback(status=status))
 
         def work():
