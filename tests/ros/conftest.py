@@ -55,7 +55,12 @@ class Graph:
         return self._probe
 
     def _call(self, srv_type, name: str, request, timeout: float = 10.0):
-        client = self._lifecycle_probe().create_client(srv_type, name)
+        # one client per service, reused: a client created later, while a long goal ran, was now and
+        # then never matched within 30 s (full suite here and in CI); the first one kept working
+        clients = self.__dict__.setdefault("_clients", {})
+        if name not in clients:
+            clients[name] = self._lifecycle_probe().create_client(srv_type, name)
+        client = clients[name]
         assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
         future = client.call_async(request)
         self.wait_for(future.done, timeout, f"{name} response")
