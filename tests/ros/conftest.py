@@ -118,6 +118,7 @@ def ros_context() -> Iterator[object]:
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+        context.destroy()  # its DDS participant goes now: leftover participants piled up across the suite
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ class Bringup:
                 raise FileNotFoundError(f"parameter file not found: {params_file}")
             args += ["--params-file", str(params_file)]
         args += extra_args or []
+        self._own_context, self._closed = context is None, False
         self.context = context or Context()
         rclpy.init(args=args, context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
@@ -118,6 +119,9 @@ class Bringup:
                     raise
 
     def shutdown(self) -> None:
+        if self._closed:  # a second call (signal handler + finally) must not touch the destroyed context
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
@@ -129,3 +133,5 @@ class Bringup:
             node.destroy_node()
         self.nodes.clear()
         rclpy.try_shutdown(context=self.context)
+        if self._own_context:  # free the DDS participant now, not when the garbage collector gets to it
+            self.context.destroy()

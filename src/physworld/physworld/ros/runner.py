@@ -21,10 +21,18 @@ def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None 
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C while the node was still being built: rclpy's signal handler shut the context down
+        # and the constructor failed on it ("context is invalid"); that is a normal exit, not an error
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        try:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+        except KeyboardInterrupt:  # a second Ctrl-C while shutting down
+            pass
 
 
 def destroy_actions(node: Node) -> None:

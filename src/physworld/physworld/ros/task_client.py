@@ -70,3 +70,4 @@ def send_run_task(
         node.destroy_node()
         if own:
             rclpy.try_shutdown(context=context)
+            context.destroy()
