@@ -132,15 +132,7 @@ def test_split_body_renders_exactly_its_visual_mesh(client):
     import pybullet as p
 
     shape = _row_shape()
-    mesh = shape.mesh()
-    vis = p.createVisualShape(
-        p.GEOM_MESH,
-        vertices=mesh.vertices.tolist(),
-        indices=mesh.faces.reshape(-1).astype(int).tolist(),
-        normals=mesh.vertex_normals.tolist(),
-        rgbaColor=[0.2, 0.6, 0.3, 1],
-        physicsClientId=client,
-    )
+    vis = assets.mesh_visual_shape(client, shape.mesh(), [0.2, 0.6, 0.3, 1])
     view = p.computeViewMatrix([0.38, -0.5, 0.35], [0.38, 0, 0], [0, 0, 1])
     proj = p.computeProjectionMatrixFOV(60, 4 / 3, 0.05, 3)
 

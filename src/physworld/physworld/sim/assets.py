@@ -434,6 +434,20 @@ def set_body_dynamics(
             p.changeDynamics(body, link, physicsClientId=client, **kw)
 
 
+def mesh_visual_shape(client: int, mesh, rgba) -> int:
+    """A PyBullet visual shape of a trimesh ``mesh`` (its own frame), with vertex normals."""
+    import pybullet as p
+
+    return p.createVisualShape(
+        p.GEOM_MESH,
+        vertices=mesh.vertices.tolist(),
+        indices=mesh.faces.reshape(-1).astype(int).tolist(),
+        normals=mesh.vertex_normals.tolist(),
+        rgbaColor=list(rgba),
+        physicsClientId=client,
+    )
+
+
 def create_body(
     client: int,
     shape: Shape,
@@ -462,15 +476,7 @@ def create_body(
         }
         for part in shape.parts
     ]
-    mesh = shape.mesh()
-    vis = p.createVisualShape(
-        p.GEOM_MESH,
-        vertices=mesh.vertices.tolist(),
-        indices=mesh.faces.reshape(-1).astype(int).tolist(),
-        normals=mesh.vertex_normals.tolist(),
-        rgbaColor=list(rgba),
-        physicsClientId=client,
-    )
+    vis = mesh_visual_shape(client, shape.mesh(), rgba)
     body = create_compound_body(client, children, mass=mass, pos=pos, quat=quat, visual=vis)
     set_body_dynamics(
         client, body, friction=friction, rollingFriction=rolling_friction, spinningFriction=rolling_friction
