@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run ./scripts/setup.sh)")
+from ros_graph_utils import change_state, lifecycle_state  # noqa: E402
+
 from physworld.ros.executor import MultiThreadedExecutor  # noqa: E402
 
 
@@ -54,32 +56,13 @@ class Graph:
             self._probe = self.add(Node("lifecycle_probe", context=self.context))
         return self._probe
 
-    def _call(self, srv_type, name: str, request, timeout: float = 10.0):
-        # one client per service, reused: a client created later, while a long goal ran, was now and
-        # then never matched within 30 s (full suite here and in CI); the first one kept working
-        clients = self.__dict__.setdefault("_clients", {})
-        if name not in clients:
-            clients[name] = self._lifecycle_probe().create_client(srv_type, name)
-        client = clients[name]
-        assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
-        future = client.call_async(request)
-        self.wait_for(future.done, timeout, f"{name} response")
-        return future.result()
-
     def change_state(self, node: str, transition: str, timeout: float = 30.0) -> bool:
-        """``ros2 lifecycle set <node> <transition>``: lifecycle_msgs/srv/ChangeState on <node>/change_state."""
-        from lifecycle_msgs.msg import Transition
-        from lifecycle_msgs.srv import ChangeState
-
-        tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
-        return self._call(ChangeState, f"{node}/change_state", ChangeState.Request(transition=Transition(id=tid)),
-                          timeout).success  # fmt: skip
+        """``ros2 lifecycle set <node> <transition>`` (ros_graph_utils.change_state)."""
+        return change_state(self._lifecycle_probe(), node, transition, timeout)
 
     def state(self, node: str) -> str:
-        """``ros2 lifecycle get <node>``: the label of lifecycle_msgs/srv/GetState on <node>/get_state."""
-        from lifecycle_msgs.srv import GetState
-
-        return self._call(GetState, f"{node}/get_state", GetState.Request()).current_state.label
+        """``ros2 lifecycle get <node>`` (ros_graph_utils.lifecycle_state)."""
+        return lifecycle_state(self._lifecycle_probe(), node)
 
     def rosout(self) -> list:
         """/rosout messages (rcl_interfaces/msg/Log) from now on, and the history rosout keeps."""

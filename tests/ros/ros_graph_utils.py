@@ -13,3 +13,37 @@ def wait_future(future, timeout: float, what: str):
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.02)
     return future.result()
+
+
+def service_client(node, srv_type, name: str):
+    """The client of service ``name`` on ``node``, created on first use and reused afterwards: a client
+    created later, while a long goal ran, was now and then never matched within 30 s (full suite here
+    and in CI), while the first client of a name kept working."""
+    clients = node.__dict__.setdefault("_test_service_clients", {})
+    if name not in clients:
+        clients[name] = node.create_client(srv_type, name)
+    return clients[name]
+
+
+def call_service(node, srv_type, name: str, request, timeout: float = 10.0):
+    """Call ``name`` through :func:`service_client` (the executor spins ``node`` in another thread)."""
+    client = service_client(node, srv_type, name)
+    assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
+    return wait_future(client.call_async(request), timeout, f"{name} response")
+
+
+def change_state(node, target: str, transition: str, timeout: float = 30.0) -> bool:
+    """``ros2 lifecycle set <target> <transition>``: lifecycle_msgs/srv/ChangeState on <target>/change_state."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
+    request = ChangeState.Request(transition=Transition(id=tid))
+    return call_service(node, ChangeState, f"{target}/change_state", request, timeout).success
+
+
+def lifecycle_state(node, target: str, timeout: float = 10.0) -> str:
+    """``ros2 lifecycle get <target>``: the label of lifecycle_msgs/srv/GetState on <target>/get_state."""
+    from lifecycle_msgs.srv import GetState
+
+    return call_service(node, GetState, f"{target}/get_state", GetState.Request(), timeout).current_state.label

@@ -13,9 +13,10 @@ import time
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
+from lifecycle_msgs.srv import ChangeState
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
-from ros_graph_utils import wait_future
+from ros_graph_utils import change_state, service_client, wait_future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
@@ -237,27 +238,6 @@ def test_train_policy_answers_missing_and_corrupt_bundles_and_keeps_serving(grap
     assert not (tmp_path / "policy").exists()
 
 
-def _lifecycle_client(node: Node, target: str):
-    """One lifecycle_msgs/srv/ChangeState client per target on ``node``, created early and reused."""
-    from lifecycle_msgs.srv import ChangeState
-
-    clients = node.__dict__.setdefault("_test_lifecycle_clients", {})
-    if target not in clients:
-        clients[target] = node.create_client(ChangeState, f"{target}/change_state")
-    return clients[target]
-
-
-def _change_state(node: Node, target: str, transition: str) -> bool:
-    """``ros2 lifecycle set <target> <transition>`` through lifecycle_msgs/srv/ChangeState."""
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
-    client = _lifecycle_client(node, target)
-    assert client.wait_for_service(timeout_sec=30.0), f"{target}/change_state did not appear"
-    tid = getattr(Transition, f"TRANSITION_{transition.upper()}")
-    return wait_future(client.call_async(ChangeState.Request(transition=Transition(id=tid))), 30, transition).success
-
-
 def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm(tmp_path, policy_dir):
     """autostart false: execute_task is rejected until configure + activate; deactivating the node
     mid-run stops the stream at once, the goal says why, and arm_controller holds the arm."""
@@ -265,13 +245,13 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
     try:
         node = up.add_node(Node("test_managed", context=up.context))
         probe, statuses, client = _watch_arm(node)
-        for target in ("residual_policy", "arm_controller"):
-            _lifecycle_client(node, target)  # discovered while the first goals run
+        for target in ("residual_policy", "arm_controller"):  # discovered while the first goals run
+            service_client(node, ChangeState, f"{target}/change_state")
         goal = ExecuteTask.Goal(policy_path=str(policy_dir))
         assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted  # unconfigured
-        assert _change_state(node, "residual_policy", "configure")
+        assert change_state(node, "residual_policy", "configure")
         assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted  # inactive
-        assert _change_state(node, "residual_policy", "activate")
+        assert change_state(node, "residual_policy", "activate")
         feedback = []
         handle = wait_future(client.send_goal_async(goal, feedback.append), 10, "goal")
         assert handle.accepted
@@ -279,7 +259,7 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
         while not any(f.feedback.step >= 3 for f in feedback):
             assert time.monotonic() < end, "no execute_task feedback"
             time.sleep(0.05)
-        assert _change_state(node, "residual_policy", "deactivate")  # returns once the loop has stopped
+        assert change_state(node, "residual_policy", "deactivate")  # returns once the loop has stopped
         with probe.lock:
             n = len(probe.commands)
         wrapped = wait_future(handle.get_result_async(), 10, "result")
@@ -291,13 +271,13 @@ def test_managed_residual_policy_serves_once_active_and_deactivate_stops_the_arm
             assert len(probe.commands) == n  # nothing sent after deactivate returned
         assert statuses[-1] == "hold"  # asked to hold, not left to the watchdog's hand-over
         assert not wait_future(client.send_goal_async(goal), 10, "goal").accepted
-        assert _change_state(node, "residual_policy", "activate")
+        assert change_state(node, "residual_policy", "activate")
         again = wait_future(
             client.send_goal_async(ExecuteTask.Goal(policy_path=str(policy_dir), timeout_s=1.0)), 10, "goal"
         )
         assert again.accepted and wait_future(again.get_result_async(), 30, "result").result.failure_reason == "timeout"
         # arm_controller deactivated (it holds the arm): execute_task says so instead of starting
-        assert _change_state(node, "arm_controller", "deactivate")
+        assert change_state(node, "arm_controller", "deactivate")
         refused = wait_future(client.send_goal_async(goal), 10, "goal")
         res = wait_future(refused.get_result_async(), 30, "result").result
         assert not res.success and "arm_controller refused mode 'policy': /arm_controller is inactive" in res.message
@@ -339,7 +319,7 @@ def test_a_policy_retrained_into_the_same_directory_is_loaded_again(arm_graph, p
     os.replace(work / "policy.zip.tmp", work / "policy.zip")
     assert run().failure_reason == "timeout"  # the good policy again
     assert residual._runner(str(work)) is not first
-    assert _change_state(node, "residual_policy", "deactivate") and _change_state(node, "residual_policy", "cleanup")
+    assert change_state(node, "residual_policy", "deactivate") and change_state(node, "residual_policy", "cleanup")
     assert residual._runners == {}  # cleanup closed every cached policy
-    assert _change_state(node, "residual_policy", "configure") and _change_state(node, "residual_policy", "activate")
+    assert change_state(node, "residual_policy", "configure") and change_state(node, "residual_policy", "activate")
     assert run().failure_reason == "timeout"
