@@ -43,3 +43,29 @@ def test_installed_node_starts_in_a_namespace_and_exits_cleanly(graph, name, tmp
             proc.communicate()
     assert proc.returncode == 0, f"{name} exited with {proc.returncode}:\n{out[-3000:]}"
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_ctrl_c_while_the_node_is_built_is_a_clean_exit():
+    """spin_node: Ctrl-C while the constructor runs (a KeyboardInterrupt there, or the constructor
+    failing on the context the signal shut down) returns normally; a real error still propagates."""
+    import rclpy
+
+    from physworld.ros.runner import spin_node
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def broken():
+        raise ValueError("bad parameter")
+
+    def built_on_a_shut_down_context():  # what rclpy's SIGINT handler leaves the constructor with
+        rclpy.shutdown()
+        raise ValueError("Failed to create action server: rcl node's context is invalid")
+
+    spin_node(interrupted, args=[])
+    assert not rclpy.ok()
+    spin_node(built_on_a_shut_down_context, args=[])
+    assert not rclpy.ok()
+    with pytest.raises(ValueError, match="bad parameter"):
+        spin_node(broken, args=[])
+    assert not rclpy.ok()

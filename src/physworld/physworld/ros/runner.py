@@ -12,20 +12,25 @@ from physworld.ros.executor import MultiThreadedExecutor
 
 
 def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None = None) -> None:
+    """Ctrl-C at any moment, also while the node is still being built or torn down, is a normal exit
+    (code 0, no traceback): rclpy's signal handler shuts the context down and Python raises
+    KeyboardInterrupt wherever the main thread happens to be."""
     rclpy.init(args=args)
     node = None
     try:
-        node = make_node()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        try:
+            node = make_node()
+            executor = MultiThreadedExecutor(num_threads=num_threads)
+            executor.add_node(node)
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except Exception:
+            if rclpy.ok():
+                raise
+            # the constructor failed on the context a Ctrl-C had just shut down ("context is invalid")
+    except KeyboardInterrupt:
         pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # Ctrl-C while the node was still being built: rclpy's signal handler shut the context down
-        # and the constructor failed on it ("context is invalid"); that is a normal exit, not an error
     finally:
         try:
             if node is not None:
