@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from physworld.errors import ArtefactError, ConfigError, InputError, UnknownTaskError
-from physworld.policy.baseline import make_plan
+from physworld.policy.baseline import TRACK, make_plan
 from physworld.policy.demo import make_demo_bundle
 from physworld.policy.env import EnvConfig
 from physworld.policy.rollout import classify
@@ -103,6 +103,14 @@ def test_failure_classification_rules(demo):
                ee=[geo.compose(o + np.r_[0.08, 0, 0, 0, 0, 0, 0], T) for o in obj])  # fmt: skip
     assert classify(off, plan, False, False) == "tracking"
     assert classify(dict(trace, ik_ok=[False] * n), plan, False, False) == "planning"
+    # IK misses that only start after the object left the hand: the grasp failed, not the planning
+    track = np.nonzero(plan.phase == TRACK)[0]
+    k = int(track[len(track) // 2])
+    dropped = dict(trace, ee=ee[:k] + [e + np.r_[0, 0, 0.2, 0, 0, 0, 0] for e in ee[k:]],
+                   ik_ok=[True] * k + [False] * (n - k))  # fmt: skip
+    assert (n - k) > 0.2 * n
+    assert classify(dropped, plan, False, False) == "grasp"
+    assert classify(dict(dropped, ik_ok=[False] * n), plan, False, False) == "planning"
 
 
 def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):

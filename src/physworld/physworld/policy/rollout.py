@@ -5,6 +5,9 @@ scene; the arm then holds its last command while the scene settles, and the task
 predicate decides. Failed rollouts get ONE reason, checked in this order:
 
 ``planning``        the baseline found no feasible grasp, or IK failed on > 20 % of the steps
+                    while the object was still in the hand (IK misses after it was lost are
+                    the grasp's consequence, not its cause: pour_fish lost its pan at the tilt,
+                    then missed the unreachable poses of the pour it no longer held)
 ``reconstruction``  the world model is off: its moved object's box centre (the world-axis box of the
                     object at its start pose) starts > 2 cm from the true
                     one, or its target motion ends > 3 cm / 20 deg from the true (scripted) motion's
@@ -89,7 +92,8 @@ def classify(
     n = len(trace["obj"])
     if not plan.ok:
         return "reconstruction" if recon_flagged else "planning"
-    if n and 1.0 - np.mean(trace["ik_ok"]) > rule.ik_fail_fraction:
+    ik_ok = np.asarray(trace["ik_ok"], bool)
+    if n and np.count_nonzero(~ik_ok[: _lost_at(trace, plan, rule)]) > rule.ik_fail_fraction * n:
         return "planning"
     if recon_flagged:
         return "reconstruction"
@@ -108,6 +112,16 @@ def classify(
     ):
         return "tracking"
     return "dynamics"
+
+
+def _lost_at(trace: dict, plan: BaselinePlan, rule: FailureRule) -> int:
+    """The first track-phase step at which the EE is farther than ``rule.hold_dist`` from the object's
+    grasp point (the object left the hand), else the trace's length."""
+    for k in np.nonzero(plan.phase[: len(trace["obj"])] == TRACK)[0]:
+        grasp_point = geo.transform_point(np.asarray(trace["obj"][k]), plan.T_obj_grasp[:3])
+        if np.linalg.norm(grasp_point - np.asarray(trace["ee"][k])[:3]) > rule.hold_dist:
+            return int(k)
+    return len(trace["obj"])
 
 
 def run_rollout(env: PhysWorldEnv, policy, seed: int, settle_s: float = 1.0) -> dict:
