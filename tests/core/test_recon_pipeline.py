@@ -202,8 +202,23 @@ def test_cli_registers_reconstruct():
     cli_reconstruct.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["reconstruct", "--task", "stack_block", "--out", "x", "--size", "160x120"])
     assert args.size == (160, 120) and args.frames == 50 and args.func is cli_reconstruct.run_reconstruct
+    assert not args.no_progress
     with pytest.raises(SystemExit):
         parser.parse_args(["reconstruct", "--task", "stack_block", "--out", "x", "--size", "big"])
+
+
+def test_obtain_bundle_forwards_no_progress_to_the_reconstruction(tmp_path, monkeypatch):
+    import physworld.cli
+    from physworld.errors import BackendError
+    from physworld.policy.bundles import obtain_bundle
+
+    calls = []
+    monkeypatch.setattr(physworld.cli, "main", lambda argv: calls.append(argv) or 1)
+    for progress in (True, False):
+        with pytest.raises(BackendError, match="exit code 1"):
+            obtain_bundle("stack_block", 0, tmp_path / "wm", progress=progress)
+    assert "--no-progress" not in calls[0] and calls[1][-1] == "--no-progress"
+    assert calls[1][:2] == ["reconstruct", "--task"]
 
 
 def test_cli_config_reads_the_world_model_entry(tmp_path):

@@ -52,7 +52,8 @@ def run_train(args) -> int:
     spec = resolve_task(args.task)
     out = Path(args.out)
     world_model = "oracle" if args.oracle else "reconstruction"
-    bundle = obtain_bundle(spec.name, args.seed, out / "world_model", world_model, bundle=args.bundle)
+    bundle = obtain_bundle(spec.name, args.seed, out / "world_model", world_model, bundle=args.bundle,
+                           progress=not args.no_progress)  # fmt: skip
     source, plan = plan_for_bundle(bundle, moved=spec.moved_object)
     print(f"world model: {bundle} ({world_model if not args.bundle else 'given'}); plan ok={plan.ok}")
     for f in plan.failures:

@@ -41,6 +41,7 @@ def register(sub) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="do not give the camera extrinsics: world frame from the support plane only")  # fmt: skip
     p.add_argument("--config", default=None, help="parameter YAML (node 'world_model': ReconstructionConfig)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_reconstruct)
 
 
@@ -98,12 +99,14 @@ def run_reconstruct(args) -> int:
         cam = scene.camera
         mask = sim_robot_mask(scene)
         generator = make_generator("sim_rollout", artefacts=args.artefacts)
-        with tqdm(total=args.frames, desc=f"video: {task.name}", unit="frame") as bar:
+        with tqdm(total=args.frames, desc=f"video: {task.name}", unit="frame", disable=args.no_progress) as bar:
             video = generator.generate(rgb, task.command, args.frames, args.seed,
                                        progress=lambda d, t: bar.update(d - bar.n))  # fmt: skip
         bars: dict = {}
 
         def progress(stage: str, done: int, total: int) -> None:
+            if args.no_progress:
+                return
             if stage not in bars:
                 for b in bars.values():
                     b.close()

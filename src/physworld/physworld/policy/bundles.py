@@ -15,11 +15,17 @@ WORLD_MODELS = ("reconstruction", "oracle")
 
 
 def obtain_bundle(
-    task: str, seed: int, out_dir: str | Path, world_model: str = "reconstruction", bundle: str | Path | None = None
+    task: str,
+    seed: int,
+    out_dir: str | Path,
+    world_model: str = "reconstruction",
+    bundle: str | Path | None = None,
+    progress: bool = True,
 ) -> Path:
     """The bundle directory to train on. ``bundle`` wins when given; otherwise the oracle bundle or the
     reconstruction (``physworld reconstruct --task --seed --out OUT_DIR``, bundle in ``OUT_DIR/scene``)
-    is made under ``out_dir`` and reused when a valid one of the same kind is already there."""
+    is made under ``out_dir`` and reused when a valid one of the same kind is already there
+    (``progress``: the reconstruction's progress bars)."""
     if bundle is not None:
         load_bundle(bundle)  # validates: clear errors for missing/corrupt bundles
         return Path(bundle)
@@ -38,10 +44,10 @@ def obtain_bundle(
         from .oracle import build_oracle_bundle
 
         return build_oracle_bundle(task, seed, scene)
-    return _reconstruct(task, seed, out_dir)
+    return _reconstruct(task, seed, out_dir, progress)
 
 
-def _reconstruct(task: str, seed: int, out_dir: Path) -> Path:
+def _reconstruct(task: str, seed: int, out_dir: Path, progress: bool = True) -> Path:
     if importlib.util.find_spec("physworld.cli_reconstruct") is None:
         raise BackendError(
             "the reconstruction command (physworld reconstruct) is not available in this installation; "
@@ -49,7 +55,8 @@ def _reconstruct(task: str, seed: int, out_dir: Path) -> Path:
         )
     from ..cli import main as cli_main
 
-    rc = cli_main(["reconstruct", "--task", task, "--seed", str(seed), "--out", str(out_dir)])
+    argv = ["reconstruct", "--task", task, "--seed", str(seed), "--out", str(out_dir)]
+    rc = cli_main(argv + ([] if progress else ["--no-progress"]))
     if rc != 0 or not (out_dir / "scene" / "scene.json").exists():
         raise BackendError(f"reconstruction of task {task!r} (seed {seed}) failed (exit code {rc}); see its output")
     return out_dir / "scene"

@@ -127,7 +127,8 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
 
     spec = resolve_task(task)
     t0 = time.perf_counter()
-    bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "world_model", cfg.world_model)
+    bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "world_model", cfg.world_model,
+                               progress=cfg.progress)  # fmt: skip
     bundle = load_bundle(bundle_dir)
     source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
     plan.save(task_dir / "plan.npz")
