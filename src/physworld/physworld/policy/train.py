@@ -50,9 +50,14 @@ class TrainConfig:
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
-    log_std_init: float = -2.3  # std 0.1: residual exploration of ~3 mm / 0.015 rad per step
+    # gSDE (SB3's generalised state-dependent exploration): the noise is a linear map of the policy's
+    # latent features, drawn once per rollout (sde_sample_freq -1), so one episode explores ONE
+    # consistent offset instead of independent per-step jitter that averages out; log std -3 per
+    # feature weight. Plain Gaussian noise (use_sde False, log std -2.3 = std 0.1) left the policy at
+    # the start on all 11 tasks (docs/policy.md, "Exploration").
+    log_std_init: float = -3.0
     net_arch: tuple[int, ...] = (128, 128)
-    use_sde: bool = False  # SB3 generalised state-dependent exploration (off: plain Gaussian)
+    use_sde: bool = True
     critic_warmup_steps: int = 2048  # actor frozen while the value function learns the baseline's returns
     checkpoint_every: int = 8192  # env steps
     select_every: int = 4096  # env steps between model-selection evaluations in the world model (0 = off)
