@@ -145,6 +145,22 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert "scene bundle directory not found" in capsys.readouterr().err
 
 
+def test_train_cli_exploration_choice():
+    import argparse
+
+    from physworld import cli_policy
+
+    parser = argparse.ArgumentParser()
+    cli_policy.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--task", "stack_block", "--out", "x"])
+    assert cli_policy.train_config(args).use_sde  # the default: gSDE
+    cfg = cli_policy.train_config(parser.parse_args(["train", "--task", "stack_block", "--out", "x",
+                                                     "--exploration", "gaussian"]))  # fmt: skip
+    assert not cfg.use_sde and cfg.log_std_init == pytest.approx(-2.3)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--task", "stack_block", "--out", "x", "--exploration", "ou"])
+
+
 def test_learning_speed_holds_both_methods_to_one_level():
     from physworld.policy.report import learning_speed
 

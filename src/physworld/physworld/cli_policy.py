@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--n-envs", type=int, default=2, help="parallel environments (default 2)")
     p.add_argument("--vec", choices=("subproc", "dummy"), default="subproc", help="vectorised env type")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
+    p.add_argument("--exploration", choices=("gsde", "gaussian"), default="gsde",
+                   help="PPO exploration noise: gsde (state-dependent, drawn once per rollout; default) or "
+                        "gaussian (independent per step, std 0.1)")  # fmt: skip
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.zip")
     run.add_argument("--overwrite", action="store_true", help="start over even if OUT holds a run")
@@ -38,13 +41,22 @@ def register(sub) -> None:
     e.set_defaults(func=run_evaluate)
 
 
+def train_config(args):
+    """The :class:`TrainConfig` of ``physworld train``'s arguments."""
+    from .policy.train import TrainConfig
+
+    noise = {} if args.exploration == "gsde" else {"use_sde": False, "log_std_init": -2.3}
+    return TrainConfig(total_steps=args.steps, n_envs=args.n_envs, vec=args.vec, seed=args.seed, device=args.device,
+                       progress_bar=not args.no_progress, **noise)  # fmt: skip
+
+
 def run_train(args) -> int:
     from pathlib import Path
 
     from .errors import InputError
     from .policy.bundles import obtain_bundle, plan_for_bundle
     from .policy.env import EnvConfig
-    from .policy.train import TrainConfig, train_policy
+    from .policy.train import train_policy
     from .sim.tasks import resolve_task
 
     if args.steps <= 0 or args.n_envs <= 0:
@@ -58,8 +70,7 @@ def run_train(args) -> int:
     print(f"world model: {bundle} ({world_model if not args.bundle else 'given'}); plan ok={plan.ok}")
     for f in plan.failures:
         print(f"  plan: {f}")
-    cfg = TrainConfig(total_steps=args.steps, n_envs=args.n_envs, vec=args.vec, seed=args.seed, device=args.device,
-                      progress_bar=not args.no_progress)  # fmt: skip
+    cfg = train_config(args)
     res = train_policy(source, plan, out, spec.name, str(bundle), cfg, EnvConfig(mode=args.mode),
                        resume=args.resume, overwrite=args.overwrite)  # fmt: skip
     last = res.curve[-1]["tracking"] if res.curve else float("nan")
