@@ -92,20 +92,18 @@ def classify(
     n = len(trace["obj"])
     if not plan.ok:
         return "reconstruction" if recon_flagged else "planning"
-    ik_ok = np.asarray(trace["ik_ok"], bool)
-    if n and np.count_nonzero(~ik_ok[: _lost_at(trace, plan, rule)]) > rule.ik_fail_fraction * n:
+    track_idx = np.nonzero(plan.phase[:n] == TRACK)[0]
+    lost = next((int(k) for k in track_idx if not _held(trace, plan, k, rule)), n)
+    if n and np.count_nonzero(~np.asarray(trace["ik_ok"], bool)[:lost]) > rule.ik_fail_fraction * n:
         return "planning"
     if recon_flagged:
         return "reconstruction"
-    track_idx = np.nonzero(plan.phase[:n] == TRACK)[0]
     if len(track_idx) == 0:
         return "grasp"  # the episode ended (object fell) before the track phase
     k = track_idx[-1]
-    obj, ee = np.asarray(trace["obj"][k]), np.asarray(trace["ee"][k])
-    grasp_point = geo.transform_point(obj, plan.T_obj_grasp[:3])
-    if np.linalg.norm(grasp_point - ee[:3]) > rule.hold_dist or n < plan.horizon:
+    if not _held(trace, plan, k, rule) or n < plan.horizon:
         return "grasp"
-    target = plan.target[k]
+    obj, target = np.asarray(trace["obj"][k]), plan.target[k]
     if (
         np.linalg.norm(obj[:3] - target[:3]) > rule.track_pos
         or np.degrees(geo.rotation_angle(obj[3:], target[3:])) > rule.track_rot_deg
@@ -114,14 +112,10 @@ def classify(
     return "dynamics"
 
 
-def _lost_at(trace: dict, plan: BaselinePlan, rule: FailureRule) -> int:
-    """The first track-phase step at which the EE is farther than ``rule.hold_dist`` from the object's
-    grasp point (the object left the hand), else the trace's length."""
-    for k in np.nonzero(plan.phase[: len(trace["obj"])] == TRACK)[0]:
-        grasp_point = geo.transform_point(np.asarray(trace["obj"][k]), plan.T_obj_grasp[:3])
-        if np.linalg.norm(grasp_point - np.asarray(trace["ee"][k])[:3]) > rule.hold_dist:
-            return int(k)
-    return len(trace["obj"])
+def _held(trace: dict, plan: BaselinePlan, k: int, rule: FailureRule) -> bool:
+    """At step ``k`` the EE is within ``rule.hold_dist`` of the object's grasp point (it is in the hand)."""
+    grasp_point = geo.transform_point(np.asarray(trace["obj"][k]), plan.T_obj_grasp[:3])
+    return bool(np.linalg.norm(grasp_point - np.asarray(trace["ee"][k])[:3]) <= rule.hold_dist)
 
 
 def run_rollout(env: PhysWorldEnv, policy, seed: int, settle_s: float = 1.0) -> dict:
