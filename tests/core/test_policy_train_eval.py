@@ -154,6 +154,9 @@ def test_train_cli_exploration_choice():
     cli_policy.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", "--task", "stack_block", "--out", "x"])
     assert cli_policy.train_config(args).use_sde  # the default: gSDE
+    from physworld.policy.train import EXPLORATION, TrainConfig
+
+    assert all(getattr(TrainConfig(), k) == v for k, v in EXPLORATION["gsde"].items())  # the presets match
     cfg = cli_policy.train_config(parser.parse_args(["train", "--task", "stack_block", "--out", "x",
                                                      "--exploration", "gaussian"]))  # fmt: skip
     assert not cfg.use_sde and cfg.log_std_init == pytest.approx(-2.3)

@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--n-envs", type=int, default=2, help="parallel environments (default 2)")
     p.add_argument("--vec", choices=("subproc", "dummy"), default="subproc", help="vectorised env type")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
-    p.add_argument("--exploration", choices=("gsde", "gaussian"), default="gsde",
+    p.add_argument("--exploration", choices=("gsde", "gaussian"), default="gsde",  # policy.train.EXPLORATION
                    help="PPO exploration noise: gsde (state-dependent, drawn once per rollout; default) or "
                         "gaussian (independent per step, std 0.1)")  # fmt: skip
     run = p.add_mutually_exclusive_group()
@@ -43,11 +43,10 @@ def register(sub) -> None:
 
 def train_config(args):
     """The :class:`TrainConfig` of ``physworld train``'s arguments."""
-    from .policy.train import TrainConfig
+    from .policy.train import EXPLORATION, TrainConfig
 
-    noise = {} if args.exploration == "gsde" else {"use_sde": False, "log_std_init": -2.3}
     return TrainConfig(total_steps=args.steps, n_envs=args.n_envs, vec=args.vec, seed=args.seed, device=args.device,
-                       progress_bar=not args.no_progress, **noise)  # fmt: skip
+                       progress_bar=not args.no_progress, **EXPLORATION[args.exploration])  # fmt: skip
 
 
 def run_train(args) -> int:

@@ -36,6 +36,17 @@ class TrainingDiverged(PhysWorldError):
     """PPO produced non-finite weights or the environment non-finite rewards."""
 
 
+# PPO exploration noise, as TrainConfig fields. gsde (SB3's generalised state-dependent exploration,
+# the default): the noise is a linear map of the policy's latent features, drawn once per rollout
+# (sde_sample_freq -1), so one episode explores ONE consistent offset; log std -3 per feature weight.
+# gaussian: independent noise per step, std 0.1 (~3 mm); it averages out within an episode and left
+# the policy at its start on all 11 tasks (docs/policy.md, "Exploration").
+EXPLORATION = {
+    "gsde": {"use_sde": True, "log_std_init": -3.0},
+    "gaussian": {"use_sde": False, "log_std_init": -2.3},
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     total_steps: int = 40_000
@@ -50,11 +61,7 @@ class TrainConfig:
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
-    # gSDE (SB3's generalised state-dependent exploration): the noise is a linear map of the policy's
-    # latent features, drawn once per rollout (sde_sample_freq -1), so one episode explores ONE
-    # consistent offset instead of independent per-step jitter that averages out; log std -3 per
-    # feature weight. Plain Gaussian noise (use_sde False, log std -2.3 = std 0.1) left the policy at
-    # the start on all 11 tasks (docs/policy.md, "Exploration").
+    # exploration: EXPLORATION["gsde"] (the defaults below) or EXPLORATION["gaussian"]
     log_std_init: float = -3.0
     net_arch: tuple[int, ...] = (128, 128)
     use_sde: bool = True
