@@ -105,8 +105,6 @@ def run_reconstruct(args) -> int:
         bars: dict = {}
 
         def progress(stage: str, done: int, total: int) -> None:
-            if args.no_progress:
-                return
             if stage not in bars:
                 for b in bars.values():
                     b.close()
@@ -118,7 +116,8 @@ def run_reconstruct(args) -> int:
 
         T_wc = None if args.uncalibrated else cam.T_world_optical
         try:
-            result = reconstruct(rgb, depth, cam.intrinsics, T_wc, video, task, cfg, progress, ignore_mask=mask)
+            result = reconstruct(rgb, depth, cam.intrinsics, T_wc, video, task, cfg,
+                                 None if args.no_progress else progress, ignore_mask=mask)  # fmt: skip
         finally:
             for b in bars.values():
                 b.close()
