@@ -25,11 +25,18 @@ def service_client(node, srv_type, name: str):
     return clients[name]
 
 
+def call(client, request, timeout: float = 10.0, response_timeout: float | None = None):
+    """The response of ``client``'s service to ``request``: waits ``timeout`` s for the service, then
+    ``response_timeout`` s (default ``timeout``) for the answer; the executor spins in another thread."""
+    name = client.srv_name
+    assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
+    wait = timeout if response_timeout is None else response_timeout
+    return wait_future(client.call_async(request), wait, f"{name} response")
+
+
 def call_service(node, srv_type, name: str, request, timeout: float = 10.0):
     """Call ``name`` through :func:`service_client` (the executor spins ``node`` in another thread)."""
-    client = service_client(node, srv_type, name)
-    assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
-    return wait_future(client.call_async(request), timeout, f"{name} response")
+    return call(service_client(node, srv_type, name), request, timeout)
 
 
 def change_state(node, target: str, transition: str, timeout: float = 30.0) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import call as call_client
 from sensor_msgs.msg import JointState, Joy
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -76,11 +77,7 @@ class Probe:
         return False
 
     def call(self, srv_type, name, request, timeout=10.0):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=timeout), f"service {name} did not appear"
-        future = client.call_async(request)
-        self.graph.wait_for(future.done, timeout, f"{name} response")
-        return future.result()
+        return call_client(self.node.create_client(srv_type, name), request, timeout)
 
 
 def start_controller(graph, **params):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import call as call_client
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.ros
 
 
 def call(graph, node, name, timeout=10.0):
-    client = node.create_client(Trigger, name)
-    assert client.wait_for_service(timeout_sec=timeout), f"{name} did not appear"
-    future = client.call_async(Trigger.Request())
-    graph.wait_for(future.done, timeout, f"{name} response")
-    return future.result()
+    return call_client(node.create_client(Trigger, name), Trigger.Request(), timeout)
 
 
 def test_recorder_writes_live_topics_to_a_valid_bag(graph, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_graph_utils import call
 from sensor_msgs.msg import CameraInfo, Image
 
 from physworld.capture import CameraCalibration
@@ -57,10 +58,7 @@ def opencv_node(graph, recording, namespace="", **params):
 
 def capture(graph, probe, timeout=5.0):
     client = probe.create_client(CaptureRgbd, "capture_rgbd")
-    assert client.wait_for_service(timeout_sec=10.0), "capture_rgbd did not appear"
-    future = client.call_async(CaptureRgbd.Request(timeout_s=timeout))
-    graph.wait_for(future.done, timeout + 5.0, "capture_rgbd response")
-    return future.result()
+    return call(client, CaptureRgbd.Request(timeout_s=timeout), 10.0, timeout + 5.0)
 
 
 def test_opencv_backend_publishes_the_camera_topics_and_serves_a_synchronised_snapshot(graph, recording):

@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from rclpy.node import Node
+from ros_graph_utils import call
 from sensor_msgs.msg import Image, JointState
 
 from physworld.ros.camera_capture import CameraCaptureNode
@@ -14,13 +15,6 @@ from physworld.ros.sim_world import SimWorldNode
 from physworld_interfaces.srv import CaptureRgbd
 
 pytestmark = pytest.mark.ros
-
-
-def _call(graph, client, request, timeout=10.0):
-    assert client.wait_for_service(timeout_sec=timeout), "capture_rgbd service did not appear"
-    future = client.call_async(request)
-    graph.wait_for(future.done, timeout, "capture_rgbd response")
-    return future.result()
 
 
 def test_images_flow_and_snapshot_is_synchronised(graph):
@@ -36,7 +30,7 @@ def test_images_flow_and_snapshot_is_synchronised(graph):
     assert "panda_joint1" in joints[-1].name and len(joints[-1].position) == len(joints[-1].name)
 
     client = probe.create_client(CaptureRgbd, "capture_rgbd")
-    resp = _call(graph, client, CaptureRgbd.Request(timeout_s=5.0))
+    resp = call(client, CaptureRgbd.Request(timeout_s=5.0))
     assert resp.success, resp.message
     assert resp.depth.encoding == "32FC1" and resp.color.header.stamp == resp.depth.header.stamp
     depth = image_to_numpy(resp.depth)
@@ -62,7 +56,7 @@ def test_sim_world_publishes_16uc1_depth_and_the_snapshot_is_metres(graph):
     assert depths[0].encoding == "16UC1" and depths[0].step == 2 * depths[0].width
     mm = image_to_numpy(depths[0])
     assert mm.dtype == np.uint16 and 300 < np.median(mm[mm > 0]) < 2000
-    resp = _call(graph, probe.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=5.0))
+    resp = call(probe.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=5.0))
     assert resp.success and resp.depth.encoding == "32FC1", resp.message
     metres = image_to_numpy(resp.depth)
     assert abs(np.nanmedian(metres) * 1000.0 - np.median(mm[mm > 0])) < 20.0  # same scene, mm vs m
@@ -71,7 +65,7 @@ def test_sim_world_publishes_16uc1_depth_and_the_snapshot_is_metres(graph):
 def test_snapshot_without_camera_names_the_topics(graph):
     graph.add(CameraCaptureNode(context=graph.context))
     probe = graph.add(Node("probe2", context=graph.context))
-    resp = _call(graph, probe.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=0.2))
+    resp = call(probe.create_client(CaptureRgbd, "capture_rgbd"), CaptureRgbd.Request(timeout_s=0.2))
     assert not resp.success and "camera/color/image_raw" in resp.message
 
 
@@ -103,7 +97,7 @@ class FakeCamera:
     def capture(self, graph):
         time.sleep(0.2)  # the newest pair is one sent after the last change
         client = self.node.create_client(CaptureRgbd, "capture_rgbd")
-        return _call(graph, client, CaptureRgbd.Request(timeout_s=3.0))
+        return call(client, CaptureRgbd.Request(timeout_s=3.0))
 
 
 def test_nan_depth_is_rejected_with_a_reason(graph):
