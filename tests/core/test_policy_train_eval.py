@@ -114,13 +114,23 @@ def test_failure_classification_rules(demo):
 
 
 def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):
+    from physworld.policy.baseline import BaselinePlan
     from physworld.policy.evaluate import EvalConfig, evaluate
+    from physworld.policy.grasp_feedback import GraspSelectionConfig
 
     cfg = EvalConfig(seeds=1, world_model="oracle", train_steps=192, vec="dummy", n_envs=1, n_steps=64,
-                     batch_size=64, progress=False, settle_s=0.2)  # fmt: skip
+                     batch_size=64, progress=False, settle_s=0.2,
+                     methods=("baseline", "residual", "scratch", "wm_grasp"),
+                     selection=GraspSelectionConfig(candidates=2, episodes=1))  # fmt: skip
     res = evaluate(["stack_block"], tmp_path, cfg)
     t = res["tasks"]["stack_block"]
-    assert set(t["methods"]) == {"baseline", "residual", "scratch"}
+    assert set(t["methods"]) == {"baseline", "residual", "scratch", "wm_grasp"}
+    rows = t["wm_grasp_plan"]["selection"]["candidates"]
+    assert len(rows) == 2 and sum(r["chosen"] for r in rows) == 1
+    # the residual runs on the plan it was trained on: the world model's grasp choice
+    chosen = BaselinePlan.load(tmp_path / "stack_block" / "plan_wm_grasp.npz")
+    trained_on = json.loads((tmp_path / "stack_block" / "residual" / "policy.json").read_text())["plan"]
+    assert np.allclose(BaselinePlan.load(tmp_path / "stack_block" / "residual" / trained_on).ee, chosen.ee)
     for m in t["methods"].values():
         assert m["rollouts"] == 1 and m["successes"] + sum(m["failures"].values()) == 1
     assert t["reconstruction_gap"]["flagged"] is False  # the oracle bundle is the truth
@@ -141,6 +151,8 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
         parse_methods("baseline,magic")
     assert main(["train", "--task", "make_coffee", "--out", str(tmp_path / "x")]) == 1
     assert "unknown task" in capsys.readouterr().err
+    assert main(["train", "--task", "stack_block", "--grasp-candidates", "0", "--out", str(tmp_path / "x")]) == 1
+    assert "candidates >= 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["train", "--task", "stack_block", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "scene bundle directory not found" in capsys.readouterr().err
 

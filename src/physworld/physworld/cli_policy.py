@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--exploration", choices=("gsde", "gaussian"), default="gsde",  # policy.train.EXPLORATION
                    help="PPO exploration noise: gsde (state-dependent, drawn once per rollout; default) or "
                         "gaussian (independent per step, std 0.1)")  # fmt: skip
+    _grasp_candidates_arg(p)
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.zip")
     run.add_argument("--overwrite", action="store_true", help="start over even if OUT holds a run")
@@ -29,16 +30,33 @@ def register(sub) -> None:
     e = sub.add_parser("evaluate", help="benchmark baseline / residual / scratch policies in the ground-truth sim")
     e.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     e.add_argument("--seeds", type=int, default=10, help="rollout seeds per task and method (default 10)")
-    e.add_argument("--methods", default="baseline,residual,scratch", help="comma-separated subset of the methods")
+    e.add_argument("--methods", default="baseline,residual,scratch",
+                   help="comma-separated subset of baseline, residual, scratch, wm_grasp (ablation: the world "
+                        "model's grasp choice executed without the residual)")  # fmt: skip
     e.add_argument("--out", required=True, help="output directory (results.json, results.md, PNGs, policies)")
     e.add_argument("--oracle", action="store_true", help="debug: plan and train in the oracle bundle")
     e.add_argument("--steps", type=int, default=30_000, help="training budget per learned policy (env steps)")
     e.add_argument("--scene-seed", type=int, default=0, help="seed of the task scene (default 0)")
     e.add_argument("--n-envs", type=int, default=2)
     e.add_argument("--vec", choices=("subproc", "dummy"), default="subproc")
+    _grasp_candidates_arg(e)
     e.add_argument("--retrain", action="store_true", help="train again even if OUT/<task>/<method> has a policy")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=run_evaluate)
+
+
+def _grasp_candidates_arg(p) -> None:
+    p.add_argument("--grasp-candidates", type=int, default=8,
+                   help="feasible grasp proposals executed in the world model before training; the residual "
+                        "refines the plan of the one with the highest return (1: the best-scored grasp, as the "
+                        "baseline; default 8)")  # fmt: skip
+
+
+def grasp_selection(args):
+    """The :class:`GraspSelectionConfig` of ``--grasp-candidates``."""
+    from .policy.grasp_feedback import GraspSelectionConfig
+
+    return GraspSelectionConfig(candidates=args.grasp_candidates)
 
 
 def train_config(args):
@@ -61,12 +79,18 @@ def run_train(args) -> int:
     if args.steps <= 0 or args.n_envs <= 0:
         raise InputError("--steps and --n-envs must be positive")
     spec = resolve_task(args.task)
+    selection = grasp_selection(args) if args.mode == "residual" else None  # validated before any work
     out = Path(args.out)
     world_model = "oracle" if args.oracle else "reconstruction"
     bundle = obtain_bundle(spec.name, args.seed, out / "world_model", world_model, bundle=args.bundle,
                            progress=not args.no_progress)  # fmt: skip
-    source, plan = plan_for_bundle(bundle, moved=spec.moved_object)
+    source, plan = plan_for_bundle(bundle, moved=spec.moved_object, selection=selection)
     print(f"world model: {bundle} ({world_model if not args.bundle else 'given'}); plan ok={plan.ok}")
+    for row in plan.info.get("grasp_selection", {}).get("candidates", []):
+        print(
+            f"  grasp candidate {row['candidate']}: world-model return {row['return']:.1f}, "
+            f"object {100 * row['final_pos_err_m']:.1f} cm off at the end{'  <- chosen' if row['chosen'] else ''}"
+        )
     for f in plan.failures:
         print(f"  plan: {f}")
     cfg = train_config(args)
@@ -88,7 +112,8 @@ def run_evaluate(args) -> int:
     tasks = parse_tasks(args.tasks)
     cfg = EvalConfig(seeds=args.seeds, scene_seed=args.scene_seed, methods=parse_methods(args.methods),
                      world_model="oracle" if args.oracle else "reconstruction", train_steps=args.steps,
-                     vec=args.vec, n_envs=args.n_envs, retrain=args.retrain, progress=not args.no_progress)  # fmt: skip
+                     vec=args.vec, n_envs=args.n_envs, retrain=args.retrain, progress=not args.no_progress,
+                     selection=grasp_selection(args))  # fmt: skip
     results = evaluate(tasks, args.out, cfg)
     print(write_report(args.out, results))
     return 0

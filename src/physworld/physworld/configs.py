@@ -166,6 +166,14 @@ class ResidualPolicyConfig:
         "residual", "policy kind: residual (on the baseline plan) or scratch", choices=("residual", "scratch")
     )
     device: str = param("auto", "torch device for training: auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
+    exploration: str = param(
+        "gsde", "PPO exploration noise: gsde (state-dependent, per rollout) or gaussian (per step)",
+        choices=("gsde", "gaussian"),
+    )  # fmt: skip
+    grasp_candidates: int = param(
+        8, "feasible grasps executed in the world model before training; the residual refines the plan of the "
+        "one with the highest return (1 = the best-scored grasp, as the baseline)", range=(1, 60),
+    )  # fmt: skip
     joint_names: list[str] = param(
         [f"panda_joint{i}" for i in range(1, 8)], "arm joints in joint_states / the command", read_only=True
     )

@@ -190,18 +190,35 @@ def make_plan(
     grasp_cfg: GraspConfig = GraspConfig(),
     plan_cfg: PlanConfig = PlanConfig(),
 ) -> BaselinePlan:
-    """Grasp + motion plan for tracking ``target_traj`` ((T, 7) object poses at ``frame_dt``)."""
+    """Grasp + motion plan for tracking ``target_traj`` ((T, 7) object poses at ``frame_dt``): the
+    plan of the best-scored feasible grasp proposal (the RIGVid-style baseline)."""
+    return candidate_plans(world, target_traj, frame_dt, cfg, control, grasp_cfg, plan_cfg, limit=1)[0]
+
+
+def candidate_plans(
+    world: ManipWorld,
+    target_traj: np.ndarray,
+    frame_dt: float,
+    cfg: BaselineConfig = BaselineConfig(),
+    control: ControlConfig = ControlConfig(),
+    grasp_cfg: GraspConfig = GraspConfig(),
+    plan_cfg: PlanConfig = PlanConfig(),
+    limit: int = 1,
+) -> list[BaselinePlan]:
+    """Plans of the first ``limit`` feasible grasp proposals, best score first (``info["candidate"]``:
+    the proposal's rank among the checked ones); ``[failed plan]`` when none is feasible."""
     target_traj = np.asarray(target_traj, float)
     if target_traj.ndim != 2 or target_traj.shape[1] != 7 or len(target_traj) < 2:
         raise InputError(f"target trajectory must be (T >= 2, 7), got {target_traj.shape}")
     if not np.all(np.isfinite(target_traj)):
         raise InputError("target trajectory contains NaN/inf")
+    if limit < 1:
+        raise InputError(f"limit must be >= 1, got {limit}")
     dt = 1.0 / control.control_hz
     obj0 = world.object_pose(world.moved)
     track = geo.resample_trajectory(track_segment(target_traj, cfg.move_threshold), frame_dt * cfg.time_scale, dt)
     kin = Kinematics(world.robot, control)
     home = world.robot.home
-    failures: list[str] = []
     try:
         mesh = world.meshes.get(world.moved)
         if mesh is None:
@@ -209,85 +226,94 @@ def make_plan(
         props = propose_grasps(mesh, obj0, grasp_cfg, seed=cfg.seed, robot_base=world.robot.base_pose, track=track)
         clear, n_blocked = clear_grasps(mesh, props, grasp_cfg, cfg.max_proposals, seed=cfg.seed)
         counts: dict[str, int] = {"gripper_overlaps_object": n_blocked} if n_blocked else {}
-        chosen = None
-        for prop in clear:
-            qg, qpg, why = _check_proposal(world, kin, prop, obj0, track, home, cfg)
-            if why is None:
-                chosen = (prop, qg, qpg)
-                break
-            counts[why] = counts.get(why, 0) + 1
         n = {
             k: max(1, int(round(getattr(cfg, f"{k}_s") * control.control_hz)))
             for k in ("approach", "descend", "close", "release", "retreat")
         }
-        info = {"n_proposals": len(props), "rejected": counts, "track_steps": len(track), "steps": n}
-        if chosen is None:
-            failures.append(
+        plans = []
+        for rank, prop in enumerate(clear):
+            qg, qpg, why = _check_proposal(world, kin, prop, obj0, track, home, cfg)
+            if why is not None:
+                counts[why] = counts.get(why, 0) + 1
+                continue
+            info = {"n_proposals": len(props), "rejected": dict(counts), "track_steps": len(track), "steps": n,
+                    "candidate": rank}  # fmt: skip
+            plans.append(_grasp_plan(world, kin, prop, qg, qpg, obj0, track, n, cfg, control, plan_cfg, info))
+            if len(plans) >= limit:
+                break
+        if not plans:
+            info = {"n_proposals": len(props), "rejected": counts, "track_steps": len(track), "steps": n}
+            failures = [
                 f"grasp: none of {len(props)} antipodal proposals is reachable and collision-free "
                 f"({len(clear)} checked in the world model; rejections: {counts or 'no antipodal pairs found'})"
-            )
-            return _empty_plan(world, obj0, track, control, failures, info)
-        prop, q_grasp, q_pre = chosen
-        T_wg = geo.compose(obj0, prop.T_obj_grasp)
-        off = pregrasp_offset(T_wg, cfg.pregrasp_distance)
-        path, how = plan_joint_path(world, home, q_pre, plan_cfg, seed=cfg.seed)
-        info["approach_planner"] = how
-        if path is None:
-            failures.append(f"approach: {how}; interpolating without a collision-free guarantee")
-            path = [home, q_pre]
-        q_app = retime(path, n["approach"])
-        ee_app = np.array([kin.fk(q) for q in q_app])
-        pre = T_wg.copy()
-        pre[:3] += off
-        ee_desc = geo.interpolate_poses(pre, T_wg, n["descend"])
-        q_desc = _ik_path(kin, ee_desc, q_pre, failures, "descend")
-        ee_close = np.repeat(T_wg[None], n["close"], axis=0)
-        ee_track = np.array([geo.compose(t, prop.T_obj_grasp) for t in track])
-        q_track = _ik_path(kin, ee_track, q_grasp, failures, "track")
-        end = ee_track[-1]
-        release = should_release(track, cfg.release_max_tilt_deg)
-        info["release"] = release
-        back = end.copy()
-        if release:
-            back[:3] -= geo.pose_to_matrix(end)[:3, 2] * cfg.retreat_distance
-        n_hold = max(1, n["retreat"] // 2)
-        ee_ret = np.concatenate(
-            [
-                geo.interpolate_poses(end, back, n["retreat"] - n_hold) if n["retreat"] > n_hold else np.zeros((0, 7)),
-                np.repeat(back[None], n_hold, axis=0),
             ]
-        )
-        q_ret = _ik_path(kin, ee_ret, q_track[-1], failures, "retreat")
-        parts = [
-            (ee_app, q_app, 0, APPROACH, np.repeat(obj0[None], len(ee_app), 0)),
-            (ee_desc, q_desc, 0, DESCEND, np.repeat(obj0[None], len(ee_desc), 0)),
-            (ee_close, np.repeat(q_grasp[None], len(ee_close), 0), 1, CLOSE, np.repeat(obj0[None], len(ee_close), 0)),
-            (ee_track, q_track, 1, TRACK, track),
-            (
-                np.repeat(end[None], n["release"], 0),
-                np.repeat(q_track[-1:], n["release"], 0),
-                int(not release),
-                RELEASE,
-                np.repeat(track[-1:], n["release"], 0),
-            ),
-            (ee_ret, q_ret, int(not release), RETREAT, np.repeat(track[-1:], len(ee_ret), 0)),
-        ]
-        return BaselinePlan(
-            ee=np.concatenate([p[0] for p in parts]),
-            q=np.concatenate([p[1] for p in parts]),
-            gripper=np.concatenate([np.full(len(p[0]), p[2], float) for p in parts]),
-            phase=np.concatenate([np.full(len(p[0]), p[3], np.int64) for p in parts]),
-            target=np.concatenate([p[4] for p in parts]),
-            T_obj_grasp=prop.T_obj_grasp,
-            pregrasp=off,
-            grasp_width=prop.width,
-            control_hz=control.control_hz,
-            ok=True,
-            failures=failures,
-            info=dict(info, grasp_score=prop.score),
-        )
+            return [_empty_plan(world, obj0, track, control, failures, info)]
+        return plans
     finally:
         kin.close()
+
+
+def _grasp_plan(world, kin, prop, q_grasp, q_pre, obj0, track, n, cfg, control, plan_cfg, info) -> BaselinePlan:
+    """The per-step plan of one feasible grasp: approach path, descend, close, track, release/hold."""
+    failures: list[str] = []
+    T_wg = geo.compose(obj0, prop.T_obj_grasp)
+    off = pregrasp_offset(T_wg, cfg.pregrasp_distance)
+    path, how = plan_joint_path(world, world.robot.home, q_pre, plan_cfg, seed=cfg.seed)
+    info["approach_planner"] = how
+    if path is None:
+        failures.append(f"approach: {how}; interpolating without a collision-free guarantee")
+        path = [world.robot.home, q_pre]
+    q_app = retime(path, n["approach"])
+    ee_app = np.array([kin.fk(q) for q in q_app])
+    pre = T_wg.copy()
+    pre[:3] += off
+    ee_desc = geo.interpolate_poses(pre, T_wg, n["descend"])
+    q_desc = _ik_path(kin, ee_desc, q_pre, failures, "descend")
+    ee_close = np.repeat(T_wg[None], n["close"], axis=0)
+    ee_track = np.array([geo.compose(t, prop.T_obj_grasp) for t in track])
+    q_track = _ik_path(kin, ee_track, q_grasp, failures, "track")
+    end = ee_track[-1]
+    release = should_release(track, cfg.release_max_tilt_deg)
+    info["release"] = release
+    back = end.copy()
+    if release:
+        back[:3] -= geo.pose_to_matrix(end)[:3, 2] * cfg.retreat_distance
+    n_hold = max(1, n["retreat"] // 2)
+    ee_ret = np.concatenate(
+        [
+            geo.interpolate_poses(end, back, n["retreat"] - n_hold) if n["retreat"] > n_hold else np.zeros((0, 7)),
+            np.repeat(back[None], n_hold, axis=0),
+        ]
+    )
+    q_ret = _ik_path(kin, ee_ret, q_track[-1], failures, "retreat")
+    parts = [
+        (ee_app, q_app, 0, APPROACH, np.repeat(obj0[None], len(ee_app), 0)),
+        (ee_desc, q_desc, 0, DESCEND, np.repeat(obj0[None], len(ee_desc), 0)),
+        (ee_close, np.repeat(q_grasp[None], len(ee_close), 0), 1, CLOSE, np.repeat(obj0[None], len(ee_close), 0)),
+        (ee_track, q_track, 1, TRACK, track),
+        (
+            np.repeat(end[None], n["release"], 0),
+            np.repeat(q_track[-1:], n["release"], 0),
+            int(not release),
+            RELEASE,
+            np.repeat(track[-1:], n["release"], 0),
+        ),
+        (ee_ret, q_ret, int(not release), RETREAT, np.repeat(track[-1:], len(ee_ret), 0)),
+    ]
+    return BaselinePlan(
+        ee=np.concatenate([p[0] for p in parts]),
+        q=np.concatenate([p[1] for p in parts]),
+        gripper=np.concatenate([np.full(len(p[0]), p[2], float) for p in parts]),
+        phase=np.concatenate([np.full(len(p[0]), p[3], np.int64) for p in parts]),
+        target=np.concatenate([p[4] for p in parts]),
+        T_obj_grasp=prop.T_obj_grasp,
+        pregrasp=off,
+        grasp_width=prop.width,
+        control_hz=control.control_hz,
+        ok=True,
+        failures=failures,
+        info=dict(info, grasp_score=prop.score),
+    )
 
 
 def _empty_plan(world, obj0, track, control, failures, info) -> BaselinePlan:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..bundle import load_bundle
 from ..errors import ArtefactError, BackendError, ConfigError
-from .baseline import BaselineConfig, BaselinePlan, make_plan
+from .baseline import BaselineConfig, BaselinePlan, candidate_plans
+from .grasp_feedback import GraspSelectionConfig, select_grasp
 from .world import WorldSource
 
 WORLD_MODELS = ("reconstruction", "oracle")
@@ -62,17 +63,31 @@ def _reconstruct(task: str, seed: int, out_dir: Path, progress: bool = True) -> 
     return out_dir / "scene"
 
 
-def plan_for_bundle(
-    bundle_dir: str | Path, cfg: BaselineConfig = BaselineConfig(), moved: str | None = None, **kw
-) -> tuple[WorldSource, BaselinePlan]:
-    """The world source of a bundle and the baseline plan computed in it."""
+def plans_for_bundle(
+    bundle_dir: str | Path, cfg: BaselineConfig = BaselineConfig(), moved: str | None = None, limit: int = 1, **kw
+) -> tuple[WorldSource, list[BaselinePlan]]:
+    """The world source of a bundle and the plans of its first ``limit`` feasible grasps (best first)."""
     b = load_bundle(bundle_dir)
     moved = moved or b.meta.get("moved_object")
     source = WorldSource("bundle", str(bundle_dir), moved=moved)
     world = source.build()
     try:
         traj = b.target_trajectory(world.moved)
-        plan = make_plan(world, traj, b.frame_dt, cfg, **kw)
+        plans = candidate_plans(world, traj, b.frame_dt, cfg, limit=limit, **kw)
     finally:
         world.close()
-    return source, plan
+    return source, plans
+
+
+def plan_for_bundle(
+    bundle_dir: str | Path,
+    cfg: BaselineConfig = BaselineConfig(),
+    moved: str | None = None,
+    selection: GraspSelectionConfig | None = None,
+    **kw,
+) -> tuple[WorldSource, BaselinePlan]:
+    """The world source of a bundle and the plan computed in it: the baseline's (best-scored feasible
+    grasp), or with ``selection`` the grasp chosen by executing candidates in the world model
+    (:mod:`physworld.policy.grasp_feedback`)."""
+    source, plans = plans_for_bundle(bundle_dir, cfg, moved, selection.candidates if selection else 1, **kw)
+    return source, (select_grasp(source, plans, cfg=selection) if selection else plans[0])

@@ -3,8 +3,11 @@ default) is planned in and trained in; then, for N rollout seeds, each method ru
 (true meshes, masses, frictions), perturbed per seed within ``RandomizationConfig`` ranges:
 
 - ``baseline``: grasp + plan executed open loop (RIGVid-style; the zero residual),
-- ``residual``: PhysWorld residual RL policy (eq. 5-9),
-- ``scratch``: RL from scratch with the same env-step budget.
+- ``residual``: PhysWorld: the grasp chosen with world-model feedback (:mod:`.grasp_feedback`) and
+  the residual RL policy trained on its plan (eq. 5-9),
+- ``scratch``: RL from scratch with the same env-step budget,
+- ``wm_grasp`` (ablation, not in the default list): PhysWorld's grasp choice executed open loop,
+  without the residual -- what the world model's feedback on the grasp alone gives.
 
 Writes ``results.json`` (per task and method: successes, rollouts, failure reasons, training env
 steps and wall time, policy inference time), ``results.md`` and the figures (:mod:`.report`).
@@ -21,13 +24,15 @@ import numpy as np
 from ..bundle import load_bundle
 from ..errors import InputError
 from ..io import atomic_write_json
-from .bundles import obtain_bundle, plan_for_bundle
+from .bundles import obtain_bundle, plan_for_bundle, plans_for_bundle
 from .env import EnvConfig, PhysWorldEnv, RandomizationConfig
+from .grasp_feedback import GraspSelectionConfig, select_grasp
 from .rollout import REASONS, FailureRule, classify, reconstruction_gap, run_rollout, start_box_centre
 from .train import TrainConfig, env_config_from_meta, load_policy, train_policy
 from .world import WorldSource
 
 METHODS = ("baseline", "residual", "scratch")
+ALL_METHODS = (*METHODS, "wm_grasp")
 SEED_OFFSET = 10_000  # rollout seeds never coincide with training env seeds
 
 
@@ -45,6 +50,7 @@ class EvalConfig:
     settle_s: float = 1.0
     retrain: bool = False
     progress: bool = True
+    selection: GraspSelectionConfig = field(default_factory=GraspSelectionConfig)  # candidates=1: baseline's grasp
     rand: RandomizationConfig = field(default_factory=RandomizationConfig)
     rule: FailureRule = field(default_factory=FailureRule)
 
@@ -62,9 +68,9 @@ def parse_tasks(text: str) -> list[str]:
 
 def parse_methods(text: str) -> tuple[str, ...]:
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    bad = [m for m in methods if m not in METHODS]
+    bad = [m for m in methods if m not in ALL_METHODS]
     if bad or not methods:
-        raise InputError(f"unknown method(s) {bad or text!r}; choose from {','.join(METHODS)}")
+        raise InputError(f"unknown method(s) {bad or text!r}; choose from {','.join(ALL_METHODS)}")
     return methods
 
 
@@ -130,8 +136,13 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "world_model", cfg.world_model,
                                progress=cfg.progress)  # fmt: skip
     bundle = load_bundle(bundle_dir)
-    source, plan = plan_for_bundle(bundle_dir, moved=spec.moved_object)
+    source, plans = plans_for_bundle(bundle_dir, moved=spec.moved_object, limit=cfg.selection.candidates)
+    plan = plans[0]  # the baseline's: best-scored feasible grasp
     plan.save(task_dir / "plan.npz")
+    wm_plan = plan
+    if {"residual", "wm_grasp"} & set(cfg.methods):
+        wm_plan = select_grasp(source, plans, cfg=cfg.selection)
+        wm_plan.save(task_dir / "plan_wm_grasp.npz")
     traj = bundle.target_trajectory(spec.moved_object)
     true_traj, true_vertices = _true_motion(spec.name, cfg.scene_seed, len(traj))
     import trimesh
@@ -144,6 +155,8 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
         gap["flagged"] = gap["flagged"] or gap["oracle_plan_ok"]
     out = {"bundle": str(bundle_dir), "world_model": bundle.source, "reconstruction_gap": gap,
            "plan": {"ok": plan.ok, "failures": plan.failures, "info": plan.info},
+           "wm_grasp_plan": {"candidate": wm_plan.info.get("candidate"),
+                             "selection": wm_plan.info.get("grasp_selection")},
            "prepare_s": time.perf_counter() - t0, "methods": {}}  # fmt: skip
     gt_source = WorldSource(
         "task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object, frame_bundle=str(bundle_dir)
@@ -151,19 +164,24 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     for method in cfg.methods:
         policy, meta, env_cfg = None, None, EnvConfig(mode="residual")
         train_info = {"train_env_steps": 0, "train_wall_s": 0.0}
-        if method == "residual" and not plan.ok:
+        run_plan = wm_plan if method in ("residual", "wm_grasp") else plan
+        if method in ("baseline", "wm_grasp"):
+            pass  # open loop: the zero residual on the method's plan
+        elif method == "residual" and not plan.ok:
             # no baseline action to refine: the residual is not trained and acts as zero (the failure is
             # recorded as planning / reconstruction)
             train_info = {"train_env_steps": 0, "train_wall_s": 0.0, "note": "not trained: no baseline plan"}
-        elif method != "baseline":
-            model, meta, train_info = _policy(method, source, plan, task_dir / method, spec.name, bundle_dir, cfg)
+        else:
+            model, meta, run_plan, train_info = _policy(method, source, run_plan, task_dir / method, spec.name,
+                                                        bundle_dir, cfg)  # fmt: skip
             env_cfg = env_config_from_meta(meta)
 
             def policy(obs, model=model):
                 return model.predict(obs, deterministic=True)[0]
 
         env_cfg = _with_randomization(env_cfg, cfg.rand)
-        out["methods"][method] = _rollouts(gt_source, plan, env_cfg, policy, gap["flagged"], cfg) | train_info
+        rollouts = _rollouts(gt_source, run_plan, env_cfg, policy, gap["flagged"], cfg, method)
+        out["methods"][method] = rollouts | train_info
     curves = [out["methods"].get(m, {}).get("curve") for m in ("residual", "scratch")]
     if all(curves):
         from .report import learning_speed
@@ -186,7 +204,7 @@ def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig)
         resume = not cfg.retrain and (pdir / "checkpoint.zip").exists()
         train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method),
                      resume=resume, overwrite=not resume)  # fmt: skip
-    model, meta, _ = load_policy(pdir)
+    model, meta, plan = load_policy(pdir)  # the plan the policy was trained on
     if meta["mode"] != method:
         raise InputError(f"{pdir}: holds a {meta['mode']!r} policy, expected {method!r}")
     curve = []
@@ -194,17 +212,17 @@ def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig)
 
     if (pdir / "curve.json").exists():
         curve = json.loads((pdir / "curve.json").read_text())
-    return model, meta, {"train_env_steps": meta["steps"], "train_wall_s": meta["wall_s"], "curve": curve,
+    return model, meta, plan, {"train_env_steps": meta["steps"], "train_wall_s": meta["wall_s"], "curve": curve,
                          "policy_dir": str(pdir)}  # fmt: skip
 
 
-def _rollouts(gt_source, plan, env_cfg, policy, recon_flagged: bool, cfg: EvalConfig) -> dict:
+def _rollouts(gt_source, plan, env_cfg, policy, recon_flagged: bool, cfg: EvalConfig, method: str) -> dict:
     from tqdm import tqdm
 
     env = PhysWorldEnv(gt_source, plan, env_cfg, record=True)
     details, failures = [], dict.fromkeys(REASONS, 0)
     try:
-        for s in tqdm(range(cfg.seeds), desc=f"rollouts {env_cfg.mode if policy else 'baseline'}",
+        for s in tqdm(range(cfg.seeds), desc=f"rollouts {method}",
                       disable=not cfg.progress, leave=False):  # fmt: skip
             r = run_rollout(env, policy, SEED_OFFSET + s, cfg.settle_s)
             reason = classify(r["trace"], plan, r["success"], recon_flagged, cfg.rule)

@@ -117,7 +117,8 @@ class ResidualPolicyNode(ManagedNode):
         from ..errors import UnknownTaskError
         from ..policy.bundles import plan_for_bundle
         from ..policy.env import EnvConfig
-        from ..policy.train import TrainConfig, train_policy
+        from ..policy.grasp_feedback import GraspSelectionConfig
+        from ..policy.train import EXPLORATION, TrainConfig, train_policy
         from ..sim.tasks import resolve_task
 
         if not goal.bundle_path:
@@ -128,7 +129,8 @@ class ResidualPolicyNode(ManagedNode):
             moved = resolve_task(task).moved_object
         except UnknownTaskError:
             moved = None  # the bundle's meta.moved_object or its single moved object
-        source, plan = plan_for_bundle(goal.bundle_path, moved=moved)
+        selection = GraspSelectionConfig(self.cfg.grasp_candidates) if self.cfg.mode == "residual" else None
+        source, plan = plan_for_bundle(goal.bundle_path, moved=moved, selection=selection)
         if not plan.ok:
             raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
         resume = bool(goal.resume_from)
@@ -139,7 +141,7 @@ class ResidualPolicyNode(ManagedNode):
             out_dir = Path(goal.out_dir or Path(self.cfg.run_root) / f"policy_{task}_{goal.seed}")
         steps = int(goal.total_timesteps or self.cfg.default_total_timesteps)
         tcfg = TrainConfig(total_steps=steps, n_envs=self.cfg.n_envs, vec=self.cfg.vec, seed=int(goal.seed),
-                           device=self.cfg.device, progress_bar=False)  # fmt: skip
+                           device=self.cfg.device, progress_bar=False, **EXPLORATION[self.cfg.exploration])  # fmt: skip
         self.get_logger().info(f"train_policy: {task} on {goal.bundle_path}, {steps} env steps -> {out_dir}")
         return train_policy(source, plan, out_dir, task, goal.bundle_path, tcfg, EnvConfig(mode=self.cfg.mode),
                             resume=resume, overwrite=not resume, progress=progress)  # fmt: skip

@@ -1,0 +1,71 @@
+"""Grasp selection with world-model feedback (policy.grasp_feedback) on the demo bundle."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from physworld.errors import InputError
+from physworld.policy.baseline import CLOSE, TRACK
+from physworld.policy.bundles import plan_for_bundle, plans_for_bundle
+from physworld.policy.demo import make_demo_bundle
+from physworld.policy.grasp_feedback import GraspSelectionConfig, select_grasp, world_model_return
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = make_demo_bundle(tmp_path_factory.mktemp("feedback") / "bundle")
+    source, plans = plans_for_bundle(path, limit=3)
+    return path, source, plans
+
+
+def test_candidate_plans_start_with_the_baselines_grasp(demo):
+    path, _, plans = demo
+    _, baseline = plan_for_bundle(path)
+    assert 1 < len(plans) <= 3 and all(p.ok for p in plans)
+    assert np.allclose(plans[0].T_obj_grasp, baseline.T_obj_grasp) and np.allclose(plans[0].ee, baseline.ee)
+    ranks = [p.info["candidate"] for p in plans]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    scores = [p.info["grasp_score"] for p in plans]
+    assert scores == sorted(scores, reverse=True)
+
+
+def _missing_grasp(plan):
+    """The same plan with the hand 12 cm above the object while it should hold it: the box stays put."""
+    ee = plan.ee.copy()
+    held = np.isin(plan.phase, (CLOSE, TRACK))
+    ee[held, 2] += 0.12
+    return dataclasses.replace(plan, ee=ee, info=dict(plan.info, candidate=-1))
+
+
+def test_the_world_model_rejects_a_grasp_that_does_not_hold_the_object(demo):
+    _, source, plans = demo
+    bad = _missing_grasp(plans[0])
+    cfg = GraspSelectionConfig(candidates=2, episodes=1)
+    chosen = select_grasp(source, [bad, plans[0]], cfg=cfg)
+    rows = chosen.info["grasp_selection"]["candidates"]
+    assert np.allclose(chosen.ee, plans[0].ee) and chosen.info["candidate"] == plans[0].info["candidate"]
+    assert [r["chosen"] for r in rows] == [False, True]
+    assert rows[1]["return"] > rows[0]["return"] and rows[0]["final_pos_err_m"] > 0.05
+
+
+def test_world_model_return_is_reproducible(demo):
+    _, source, plans = demo
+    from physworld.policy.env import EnvConfig
+
+    a = world_model_return(source, plans[0], EnvConfig(), episodes=2)
+    b = world_model_return(source, plans[0], EnvConfig(), episodes=2)
+    assert a == b and np.isfinite(a["return"]) and a["final_pos_err_m"] < 0.03
+
+
+def test_single_or_failed_plans_pass_through_and_bad_config_is_refused(demo, tmp_path):
+    _, source, plans = demo
+    assert select_grasp(source, plans[:1], cfg=GraspSelectionConfig(candidates=4)) is plans[0]
+    assert "grasp_selection" not in plans[0].info
+    _, far = plans_for_bundle(make_demo_bundle(tmp_path / "far", box_xy=(1.6, 0.0)), limit=4)
+    assert len(far) == 1 and not far[0].ok
+    assert select_grasp(source, far) is far[0]
+    with pytest.raises(InputError, match="candidates"):
+        GraspSelectionConfig(candidates=0)
+    with pytest.raises(InputError, match="at least one plan"):
+        select_grasp(source, [])
