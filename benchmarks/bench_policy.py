@@ -2,8 +2,10 @@
 
 1. env steps/s of the residual env against the raw PyBullet limit for the same physics substeps (the
    same episode's joint targets replayed with only ``setJointMotorControlArray`` + ``stepSimulation``);
-2. wall time to train one task's residual policy (PPO, SubprocVecEnv on 2 envs, the given budget);
-3. policy inference time per step (``model.predict`` on one observation, CPU).
+2. wall time of PhysWorld's grasp choice (the first 8 feasible grasps planned and executed in the world
+   model, 3 episodes each; :mod:`physworld.policy.grasp_feedback`);
+3. wall time to train one task's residual policy (PPO, SubprocVecEnv on 2 envs, the given budget);
+4. policy inference time per step (``model.predict`` on one observation, CPU).
 
 Usage: python benchmarks/bench_policy.py [--task stack_block] [--train-steps 20000] [--out DIR]
 The world model is the task's oracle bundle (the timing does not depend on where the meshes came from).
@@ -68,6 +70,19 @@ def env_vs_raw(bundle_dir: Path, episodes: int = 5) -> dict:
             "fraction_of_raw": env_sps / raw_sps}  # fmt: skip
 
 
+def selection_time(bundle_dir: Path) -> dict:
+    from physworld.policy.bundles import plans_for_bundle
+    from physworld.policy.grasp_feedback import GraspSelectionConfig, select_grasp
+
+    cfg = GraspSelectionConfig()
+    t0 = time.perf_counter()
+    source, plans = plans_for_bundle(bundle_dir, limit=cfg.candidates)
+    t1 = time.perf_counter()
+    select_grasp(source, plans, cfg=cfg)
+    return {"grasp_candidates": len(plans), "grasp_plans_s": t1 - t0, "grasp_selection_s": time.perf_counter() - t1,
+            "grasp_episodes": cfg.episodes}  # fmt: skip
+
+
 def train_time(bundle_dir: Path, task: str, steps: int, out: Path) -> dict:
     from physworld.policy.bundles import plan_for_bundle
     from physworld.policy.env import EnvConfig
@@ -110,6 +125,7 @@ def main() -> None:
     bundle = build_oracle_bundle(args.task, 0, out / "bundle")
     res = {"task": args.task, "cpus": os.cpu_count(), "load_avg_1min_at_start": os.getloadavg()[0]}
     res.update(env_vs_raw(bundle))
+    res.update(selection_time(bundle))
     res.update(train_time(bundle, args.task, args.train_steps, out / "policy"))
     res.update(inference_time(out / "policy"))
     res["load_avg_1min_at_end"] = os.getloadavg()[0]
@@ -118,6 +134,8 @@ def main() -> None:
         ("env steps/s (residual env, 1 process)", f"{res['env_steps_per_s']:.1f}"),
         (f"raw PyBullet limit, same {res['substeps_per_env_step']} substeps/step", f"{res['raw_steps_per_s']:.1f}"),
         ("env / raw (goal >= 70%)", f"{100 * res['fraction_of_raw']:.0f}%"),
+        (f"grasp choice: plan {res['grasp_candidates']} candidates / execute {res['grasp_episodes']} episodes each",
+         f"{res['grasp_plans_s']:.1f} s / {res['grasp_selection_s']:.1f} s"),
         (f"train residual policy, {res['train_env_steps']} steps, 2 subproc envs (goal <= 120 s)",
          f"{res['train_wall_s']:.1f} s"),
         ("policy inference per step (goal < 2 ms)", f"{res['inference_ms_per_step']:.3f} ms"),

@@ -17,6 +17,8 @@ Grasp selection: antipodal proposals on the world model's object mesh, best scor
 one whose grasp and pre-grasp have IK solutions, are collision-free in the world model, and whose
 tracked EE poses (sampled along the track) have IK solutions is used. Planning and IK failures are
 recorded in ``BaselinePlan.failures``; a plan with no usable grasp has ``ok = False``.
+:func:`candidate_plans` returns the plans of the first N feasible proposals; PhysWorld picks among them
+by executing them in the world model (:mod:`physworld.policy.grasp_feedback`).
 """
 
 from __future__ import annotations

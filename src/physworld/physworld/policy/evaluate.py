@@ -139,10 +139,11 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     source, plans = plans_for_bundle(bundle_dir, moved=spec.moved_object, limit=cfg.selection.candidates)
     plan = plans[0]  # the baseline's: best-scored feasible grasp
     plan.save(task_dir / "plan.npz")
-    wm_plan = plan
+    wm_plan, t_sel = plan, time.perf_counter()
     if {"residual", "wm_grasp"} & set(cfg.methods):
         wm_plan = select_grasp(source, plans, cfg=cfg.selection)
         wm_plan.save(task_dir / "plan_wm_grasp.npz")
+    t_sel = time.perf_counter() - t_sel
     traj = bundle.target_trajectory(spec.moved_object)
     true_traj, true_vertices = _true_motion(spec.name, cfg.scene_seed, len(traj))
     import trimesh
@@ -156,7 +157,8 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     out = {"bundle": str(bundle_dir), "world_model": bundle.source, "reconstruction_gap": gap,
            "plan": {"ok": plan.ok, "failures": plan.failures, "info": plan.info},
            "wm_grasp_plan": {"candidate": wm_plan.info.get("candidate"),
-                             "selection": wm_plan.info.get("grasp_selection")},
+                             "selection": wm_plan.info.get("grasp_selection"),
+                             "selection_s": t_sel},
            "prepare_s": time.perf_counter() - t0, "methods": {}}  # fmt: skip
     gt_source = WorldSource(
         "task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object, frame_bundle=str(bundle_dir)
