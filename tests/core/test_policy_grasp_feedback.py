@@ -42,7 +42,9 @@ def test_the_world_model_rejects_a_grasp_that_does_not_hold_the_object(demo):
     _, source, plans = demo
     bad = _missing_grasp(plans[0])
     cfg = GraspSelectionConfig(candidates=2, episodes=1)
-    chosen = select_grasp(source, [bad, plans[0]], cfg=cfg)
+    calls = []
+    chosen = select_grasp(source, [bad, plans[0]], cfg=cfg, progress=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 2), (2, 2)]
     rows = chosen.info["grasp_selection"]["candidates"]
     assert np.allclose(chosen.ee, plans[0].ee) and chosen.info["candidate"] == plans[0].info["candidate"]
     assert [r["chosen"] for r in rows] == [False, True]
@@ -69,3 +71,22 @@ def test_single_or_failed_plans_pass_through_and_bad_config_is_refused(demo, tmp
         GraspSelectionConfig(candidates=0)
     with pytest.raises(InputError, match="at least one plan"):
         select_grasp(source, [])
+
+
+def test_train_cli_trains_on_the_chosen_grasp_and_prints_the_candidates(tmp_path, capsys):
+    import json
+
+    from physworld.cli import main
+    from physworld.policy.baseline import BaselinePlan
+    from physworld.policy.oracle import build_oracle_bundle
+
+    path = build_oracle_bundle("stack_block", 0, tmp_path / "bundle")
+    out = tmp_path / "policy"
+    argv = ["train", "--task", "stack_block", "--bundle", str(path), "--out", str(out), "--steps", "64",
+            "--n-envs", "1", "--vec", "dummy", "--grasp-candidates", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert text.count("grasp candidate ") == 2 and text.count("<- chosen") == 1
+    meta = json.loads((out / "policy.json").read_text())
+    rows = BaselinePlan.load(out / meta["plan"]).info["grasp_selection"]["candidates"]
+    assert len(rows) == 2 and sum(r["chosen"] for r in rows) == 1

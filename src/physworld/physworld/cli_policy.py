@@ -59,6 +59,21 @@ def grasp_selection(args):
     return GraspSelectionConfig(candidates=args.grasp_candidates)
 
 
+def _plan_with_progress(bundle, moved, selection, show: bool):
+    """The plan of the bundle (grasp chosen in the world model when ``selection``), with a progress bar."""
+    from tqdm import tqdm
+
+    from .policy.bundles import plan_for_bundle
+
+    with tqdm(desc="grasp candidates in the world model", unit="grasp", disable=not show or selection is None) as bar:
+
+        def tick(i: int, n: int) -> None:
+            bar.total = n  # the feasible candidates can be fewer than asked for
+            bar.update(i - bar.n)
+
+        return plan_for_bundle(bundle, moved=moved, selection=selection, progress=tick)
+
+
 def train_config(args):
     """The :class:`TrainConfig` of ``physworld train``'s arguments."""
     from .policy.train import EXPLORATION, TrainConfig
@@ -71,7 +86,7 @@ def run_train(args) -> int:
     from pathlib import Path
 
     from .errors import InputError
-    from .policy.bundles import obtain_bundle, plan_for_bundle
+    from .policy.bundles import obtain_bundle
     from .policy.env import EnvConfig
     from .policy.train import train_policy
     from .sim.tasks import resolve_task
@@ -84,7 +99,7 @@ def run_train(args) -> int:
     world_model = "oracle" if args.oracle else "reconstruction"
     bundle = obtain_bundle(spec.name, args.seed, out / "world_model", world_model, bundle=args.bundle,
                            progress=not args.no_progress)  # fmt: skip
-    source, plan = plan_for_bundle(bundle, moved=spec.moved_object, selection=selection)
+    source, plan = _plan_with_progress(bundle, spec.moved_object, selection, not args.no_progress)
     print(f"world model: {bundle} ({world_model if not args.bundle else 'given'}); plan ok={plan.ok}")
     for row in plan.info.get("grasp_selection", {}).get("candidates", []):
         print(

@@ -84,10 +84,11 @@ def plan_for_bundle(
     cfg: BaselineConfig = BaselineConfig(),
     moved: str | None = None,
     selection: GraspSelectionConfig | None = None,
+    progress=None,
     **kw,
 ) -> tuple[WorldSource, BaselinePlan]:
     """The world source of a bundle and the plan computed in it: the baseline's (best-scored feasible
     grasp), or with ``selection`` the grasp chosen by executing candidates in the world model
-    (:mod:`physworld.policy.grasp_feedback`)."""
+    (:mod:`physworld.policy.grasp_feedback`; ``progress(i, n)`` after each candidate)."""
     source, plans = plans_for_bundle(bundle_dir, cfg, moved, selection.candidates if selection else 1, **kw)
-    return source, (select_grasp(source, plans, cfg=selection) if selection else plans[0])
+    return source, (select_grasp(source, plans, cfg=selection, progress=progress) if selection else plans[0])

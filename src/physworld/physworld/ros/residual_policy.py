@@ -130,7 +130,9 @@ class ResidualPolicyNode(ManagedNode):
         except UnknownTaskError:
             moved = None  # the bundle's meta.moved_object or its single moved object
         selection = GraspSelectionConfig(self.cfg.grasp_candidates) if self.cfg.mode == "residual" else None
-        source, plan = plan_for_bundle(goal.bundle_path, moved=moved, selection=selection)
+        # feedback (env_steps 0) after each grasp candidate; cancel and deactivation are honoured there too
+        source, plan = plan_for_bundle(goal.bundle_path, moved=moved, selection=selection,
+                                       progress=lambda i, n: progress({"steps": 0}))  # fmt: skip
         if not plan.ok:
             raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
         resume = bool(goal.resume_from)
