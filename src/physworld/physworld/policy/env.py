@@ -304,6 +304,17 @@ class PhysWorldEnv(gym.Env):
         return out
 
 
+def run_episode(env: PhysWorldEnv, act, seed: int) -> tuple[float, dict]:
+    """One episode from ``env.reset(seed=seed)`` with ``act(obs) -> action``: (return, last step's info,
+    which carries the episode summary: ``episode_tracking``, ``final_pos_err``, ``final_rot_err``)."""
+    obs, _ = env.reset(seed=seed)
+    total, done, info = 0.0, False, {}
+    while not done:
+        obs, r, done, _, info = env.step(act(obs))
+        total += r
+    return total, info
+
+
 def _riders(world: ManipWorld) -> list[str]:
     """Movable objects resting on/in the moved object (their centre inside its footprint, above its
     bottom): they move along when the moved object's start pose is perturbed."""

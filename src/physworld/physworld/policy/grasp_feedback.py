@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from .baseline import BaselinePlan
-from .env import EnvConfig, PhysWorldEnv
+from .env import EnvConfig, PhysWorldEnv, run_episode
 from .world import WorldSource
 
 SELECTION_SEED = 30000  # episode seeds of the selection (training uses its own, evaluation 10000+)
@@ -46,11 +46,7 @@ def world_model_return(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConf
     rets, tracks, errs = [], [], []
     try:
         for ep in range(episodes):
-            env.reset(seed=SELECTION_SEED + ep)
-            ret, done, info = 0.0, False, {}
-            while not done:
-                _, r, done, _, info = env.step(zero)
-                ret += r
+            ret, info = run_episode(env, lambda obs: zero, SELECTION_SEED + ep)
             rets.append(ret)
             tracks.append(info["episode_tracking"])
             errs.append(info["final_pos_err"])

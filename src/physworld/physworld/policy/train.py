@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import ArtefactError, ConfigError, PhysWorldError
 from ..io import atomic_file, atomic_write_json, atomic_write_text, read_json
 from .baseline import BaselinePlan
-from .env import EnvConfig, PhysWorldEnv, layout_slices, observation_layout
+from .env import EnvConfig, PhysWorldEnv, layout_slices, observation_layout, run_episode
 from .world import WorldSource
 
 POLICY_FORMAT = 1
@@ -142,11 +142,7 @@ class WorldModelScore:
 def world_model_score(model, env: PhysWorldEnv, episodes: int) -> WorldModelScore:
     errors, returns = [], []
     for i in range(episodes):
-        obs, _ = env.reset(seed=SELECT_SEED + i)
-        done, total, info = False, 0.0, {}
-        while not done:
-            obs, r, done, _, info = env.step(model.predict(obs, deterministic=True)[0])
-            total += r
+        total, info = run_episode(env, lambda obs: model.predict(obs, deterministic=True)[0], SELECT_SEED + i)
         errors.append(float(info["final_pos_err"] + SELECT_ROT_WEIGHT * info["final_rot_err"]))
         returns.append(float(total))
     return WorldModelScore(errors, returns)
