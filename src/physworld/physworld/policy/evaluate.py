@@ -33,6 +33,8 @@ from .world import WorldSource
 
 METHODS = ("baseline", "residual", "scratch")
 ALL_METHODS = (*METHODS, "wm_grasp")
+LEARNED_METHODS = ("residual", "scratch")  # the others run their plan open loop (the zero residual)
+WM_GRASP_METHODS = ("residual", "wm_grasp")  # on the plan of the grasp chosen in the world model
 SEED_OFFSET = 10_000  # rollout seeds never coincide with training env seeds
 
 
@@ -136,14 +138,16 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     bundle_dir = obtain_bundle(spec.name, cfg.scene_seed, task_dir / "world_model", cfg.world_model,
                                progress=cfg.progress)  # fmt: skip
     bundle = load_bundle(bundle_dir)
-    source, plans = plans_for_bundle(bundle_dir, moved=spec.moved_object, limit=cfg.selection.candidates)
-    plan = plans[0]  # the baseline's: best-scored feasible grasp
+    choose = bool(set(WM_GRASP_METHODS) & set(cfg.methods))  # only these need the other candidates
+    source, plans = plans_for_bundle(bundle_dir, moved=spec.moved_object,
+                                     limit=cfg.selection.candidates if choose else 1)  # fmt: skip
+    plan = wm_plan = plans[0]  # the baseline's: best-scored feasible grasp
     plan.save(task_dir / "plan.npz")
-    wm_plan, t_sel = plan, time.perf_counter()
-    if {"residual", "wm_grasp"} & set(cfg.methods):
+    t_sel = time.perf_counter()
+    if choose:
         wm_plan = select_grasp(source, plans, cfg=cfg.selection)
         wm_plan.save(task_dir / "plan_wm_grasp.npz")
-    t_sel = time.perf_counter() - t_sel
+    selection_s = time.perf_counter() - t_sel
     traj = bundle.target_trajectory(spec.moved_object)
     true_traj, true_vertices = _true_motion(spec.name, cfg.scene_seed, len(traj))
     import trimesh
@@ -158,7 +162,7 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
            "plan": {"ok": plan.ok, "failures": plan.failures, "info": plan.info},
            "wm_grasp_plan": {"candidate": wm_plan.info.get("candidate"),
                              "selection": wm_plan.info.get("grasp_selection"),
-                             "selection_s": t_sel},
+                             "selection_s": selection_s},
            "prepare_s": time.perf_counter() - t0, "methods": {}}  # fmt: skip
     gt_source = WorldSource(
         "task", task=spec.name, seed=cfg.scene_seed, moved=spec.moved_object, frame_bundle=str(bundle_dir)
@@ -166,14 +170,12 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     for method in cfg.methods:
         policy, meta, env_cfg = None, None, EnvConfig(mode="residual")
         train_info = {"train_env_steps": 0, "train_wall_s": 0.0}
-        run_plan = wm_plan if method in ("residual", "wm_grasp") else plan
-        if method in ("baseline", "wm_grasp"):
-            pass  # open loop: the zero residual on the method's plan
-        elif method == "residual" and not plan.ok:
+        run_plan = wm_plan if method in WM_GRASP_METHODS else plan
+        if method == "residual" and not plan.ok:
             # no baseline action to refine: the residual is not trained and acts as zero (the failure is
             # recorded as planning / reconstruction)
             train_info = {"train_env_steps": 0, "train_wall_s": 0.0, "note": "not trained: no baseline plan"}
-        else:
+        elif method in LEARNED_METHODS:
             model, meta, run_plan, train_info = _policy(method, source, run_plan, task_dir / method, spec.name,
                                                         bundle_dir, cfg)  # fmt: skip
             env_cfg = env_config_from_meta(meta)
