@@ -183,18 +183,11 @@ def _ik_path(kin, poses: np.ndarray, q0: np.ndarray, failures: list, phase: str)
     return np.asarray(qs)
 
 
-def make_plan(
-    world: ManipWorld,
-    target_traj: np.ndarray,
-    frame_dt: float,
-    cfg: BaselineConfig = BaselineConfig(),
-    control: ControlConfig = ControlConfig(),
-    grasp_cfg: GraspConfig = GraspConfig(),
-    plan_cfg: PlanConfig = PlanConfig(),
-) -> BaselinePlan:
+def make_plan(world: ManipWorld, target_traj: np.ndarray, frame_dt: float, *args, **kw) -> BaselinePlan:
     """Grasp + motion plan for tracking ``target_traj`` ((T, 7) object poses at ``frame_dt``): the
-    plan of the best-scored feasible grasp proposal (the RIGVid-style baseline)."""
-    return candidate_plans(world, target_traj, frame_dt, cfg, control, grasp_cfg, plan_cfg, limit=1)[0]
+    plan of the best-scored feasible grasp proposal (the RIGVid-style baseline). The further
+    arguments are :func:`candidate_plans`' (``cfg``, ``control``, ``grasp_cfg``, ``plan_cfg``)."""
+    return candidate_plans(world, target_traj, frame_dt, *args, limit=1, **kw)[0]
 
 
 def candidate_plans(
@@ -232,19 +225,19 @@ def candidate_plans(
             k: max(1, int(round(getattr(cfg, f"{k}_s") * control.control_hz)))
             for k in ("approach", "descend", "close", "release", "retreat")
         }
+        info = {"n_proposals": len(props), "track_steps": len(track), "steps": n}
         plans = []
         for rank, prop in enumerate(clear):
             qg, qpg, why = _check_proposal(world, kin, prop, obj0, track, home, cfg)
             if why is not None:
                 counts[why] = counts.get(why, 0) + 1
                 continue
-            info = {"n_proposals": len(props), "rejected": dict(counts), "track_steps": len(track), "steps": n,
-                    "candidate": rank}  # fmt: skip
-            plans.append(_grasp_plan(world, kin, prop, qg, qpg, obj0, track, n, cfg, control, plan_cfg, info))
+            cand_info = dict(info, rejected=dict(counts), candidate=rank)  # rejections before this candidate
+            plans.append(_grasp_plan(world, kin, prop, qg, qpg, obj0, track, n, cfg, control, plan_cfg, cand_info))
             if len(plans) >= limit:
                 break
         if not plans:
-            info = {"n_proposals": len(props), "rejected": counts, "track_steps": len(track), "steps": n}
+            info["rejected"] = counts
             failures = [
                 f"grasp: none of {len(props)} antipodal proposals is reachable and collision-free "
                 f"({len(clear)} checked in the world model; rejections: {counts or 'no antipodal pairs found'})"
