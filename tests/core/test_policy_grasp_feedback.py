@@ -73,7 +73,7 @@ def test_single_or_failed_plans_pass_through_and_bad_config_is_refused(demo, tmp
         select_grasp(source, [])
 
 
-def test_train_cli_trains_on_the_chosen_grasp_and_prints_the_candidates(tmp_path, capsys):
+def test_train_cli_trains_on_the_chosen_grasp_and_prints_the_candidates(tmp_path, capsys, monkeypatch):
     import json
 
     from physworld.cli import main
@@ -90,3 +90,14 @@ def test_train_cli_trains_on_the_chosen_grasp_and_prints_the_candidates(tmp_path
     meta = json.loads((out / "policy.json").read_text())
     rows = BaselinePlan.load(out / meta["plan"]).info["grasp_selection"]["candidates"]
     assert len(rows) == 2 and sum(r["chosen"] for r in rows) == 1
+    # resuming trains on the run's own plan: no planning, no second grasp choice
+    import physworld.policy.bundles as bundles
+
+    def no_planning(*a, **k):
+        raise AssertionError("a resumed run planned again")
+
+    monkeypatch.setattr(bundles, "plans_for_bundle", no_planning)
+    steps = argv.index("--steps") + 1
+    assert main([*argv[:steps], "1024", *argv[steps + 1 :], "--resume"]) == 0  # one PPO rollout is 512
+    assert json.loads((out / "policy.json").read_text())["steps"] == 1024
+    assert np.allclose(BaselinePlan.load(out / meta["plan"]).ee, BaselinePlan.load(out / "plan.npz").ee)

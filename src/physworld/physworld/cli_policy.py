@@ -59,11 +59,14 @@ def grasp_selection(args):
     return GraspSelectionConfig(candidates=args.grasp_candidates)
 
 
-def _plan_with_progress(bundle, moved, selection, show: bool):
-    """The plan of the bundle (grasp chosen in the world model when ``selection``), with a progress bar."""
+def _plan_with_progress(bundle, moved, selection, args):
+    """The plan to train on (grasp chosen in the world model when ``selection``; the run's own plan when
+    resuming), with a progress bar."""
     from tqdm import tqdm
 
-    from .policy.bundles import plan_for_bundle
+    from .policy.bundles import plan_for_training
+
+    show = not args.no_progress
 
     with tqdm(desc="grasp candidates in the world model", unit="grasp", disable=not show or selection is None) as bar:
 
@@ -71,7 +74,7 @@ def _plan_with_progress(bundle, moved, selection, show: bool):
             bar.total = n  # the feasible candidates can be fewer than asked for
             bar.update(i - bar.n)
 
-        return plan_for_bundle(bundle, moved=moved, selection=selection, progress=tick)
+        return plan_for_training(bundle, args.out, args.resume, moved=moved, selection=selection, progress=tick)
 
 
 def train_config(args):
@@ -99,7 +102,7 @@ def run_train(args) -> int:
     world_model = "oracle" if args.oracle else "reconstruction"
     bundle = obtain_bundle(spec.name, args.seed, out / "world_model", world_model, bundle=args.bundle,
                            progress=not args.no_progress)  # fmt: skip
-    source, plan = _plan_with_progress(bundle, spec.moved_object, selection, not args.no_progress)
+    source, plan = _plan_with_progress(bundle, spec.moved_object, selection, args)
     print(f"world model: {bundle} ({world_model if not args.bundle else 'given'}); plan ok={plan.ok}")
     for row in plan.info.get("grasp_selection", {}).get("candidates", []):
         print(

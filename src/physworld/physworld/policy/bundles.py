@@ -63,13 +63,16 @@ def _reconstruct(task: str, seed: int, out_dir: Path, progress: bool = True) -> 
     return out_dir / "scene"
 
 
+def _source(b, bundle_dir: str | Path, moved: str | None) -> WorldSource:
+    return WorldSource("bundle", str(bundle_dir), moved=moved or b.meta.get("moved_object"))
+
+
 def plans_for_bundle(
     bundle_dir: str | Path, cfg: BaselineConfig = BaselineConfig(), moved: str | None = None, limit: int = 1, **kw
 ) -> tuple[WorldSource, list[BaselinePlan]]:
     """The world source of a bundle and the plans of its first ``limit`` feasible grasps (best first)."""
     b = load_bundle(bundle_dir)
-    moved = moved or b.meta.get("moved_object")
-    source = WorldSource("bundle", str(bundle_dir), moved=moved)
+    source = _source(b, bundle_dir, moved)
     world = source.build()
     try:
         traj = b.target_trajectory(world.moved)
@@ -92,3 +95,20 @@ def plan_for_bundle(
     (:mod:`physworld.policy.grasp_feedback`; ``progress(i, n)`` after each candidate)."""
     source, plans = plans_for_bundle(bundle_dir, cfg, moved, selection.candidates if selection else 1, **kw)
     return source, (select_grasp(source, plans, cfg=selection, progress=progress) if selection else plans[0])
+
+
+def plan_for_training(
+    bundle_dir: str | Path,
+    out_dir: str | Path,
+    resume: bool,
+    moved: str | None = None,
+    selection: GraspSelectionConfig | None = None,
+    progress=None,
+) -> tuple[WorldSource, BaselinePlan]:
+    """:func:`plan_for_bundle` for a training run in ``out_dir``; a resumed run gets the plan its
+    checkpoint was trained on (``out_dir/plan.npz``, written when the run started) instead of
+    planning and choosing the grasp again."""
+    saved = Path(out_dir) / "plan.npz"
+    if resume and saved.exists():
+        return _source(load_bundle(bundle_dir), bundle_dir, moved), BaselinePlan.load(saved)
+    return plan_for_bundle(bundle_dir, moved=moved, selection=selection, progress=progress)

@@ -115,7 +115,7 @@ class ResidualPolicyNode(ManagedNode):
     def _train_work(self, goal, progress):
         from ..bundle import load_bundle
         from ..errors import UnknownTaskError
-        from ..policy.bundles import plan_for_bundle
+        from ..policy.bundles import plan_for_training
         from ..policy.env import EnvConfig
         from ..policy.grasp_feedback import GraspSelectionConfig
         from ..policy.train import EXPLORATION, TrainConfig, train_policy
@@ -129,18 +129,18 @@ class ResidualPolicyNode(ManagedNode):
             moved = resolve_task(task).moved_object
         except UnknownTaskError:
             moved = None  # the bundle's meta.moved_object or its single moved object
-        selection = GraspSelectionConfig(self.cfg.grasp_candidates) if self.cfg.mode == "residual" else None
-        # feedback (env_steps 0) after each grasp candidate; cancel and deactivation are honoured there too
-        source, plan = plan_for_bundle(goal.bundle_path, moved=moved, selection=selection,
-                                       progress=lambda i, n: progress({"steps": 0}))  # fmt: skip
-        if not plan.ok:
-            raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
         resume = bool(goal.resume_from)
         if resume:
             out_dir = Path(goal.resume_from)
             out_dir = out_dir.parent if out_dir.suffix == ".zip" else out_dir
         else:
             out_dir = Path(goal.out_dir or Path(self.cfg.run_root) / f"policy_{task}_{goal.seed}")
+        selection = GraspSelectionConfig(self.cfg.grasp_candidates) if self.cfg.mode == "residual" else None
+        # feedback (env_steps 0) after each grasp candidate; cancel and deactivation are honoured there too
+        source, plan = plan_for_training(goal.bundle_path, out_dir, resume, moved=moved, selection=selection,
+                                         progress=lambda i, n: progress({"steps": 0}))  # fmt: skip
+        if not plan.ok:
+            raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
         steps = int(goal.total_timesteps or self.cfg.default_total_timesteps)
         tcfg = TrainConfig(total_steps=steps, n_envs=self.cfg.n_envs, vec=self.cfg.vec, seed=int(goal.seed),
                            device=self.cfg.device, progress_bar=False, **EXPLORATION[self.cfg.exploration])  # fmt: skip
