@@ -163,7 +163,8 @@ def test_train_cli_exploration_choice():
     from physworld import cli_policy
 
     parser = argparse.ArgumentParser()
-    cli_policy.register(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    cli_policy.register(sub)
     args = parser.parse_args(["train", "--task", "stack_block", "--out", "x"])
     assert cli_policy.train_config(args).use_sde  # the default: gSDE
     from physworld.policy.train import EXPLORATION, TrainConfig
@@ -174,6 +175,14 @@ def test_train_cli_exploration_choice():
     assert not cfg.use_sde and cfg.log_std_init == pytest.approx(-2.3)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--task", "stack_block", "--out", "x", "--exploration", "ou"])
+    # the CLI's and the node parameter's choices are spelled out (cheap imports); they must be the presets
+    import dataclasses
+
+    from physworld.configs import ResidualPolicyConfig
+
+    cli_choices = next(a.choices for a in sub.choices["train"]._actions if a.dest == "exploration")
+    node_field = next(f for f in dataclasses.fields(ResidualPolicyConfig) if f.name == "exploration")
+    assert set(cli_choices) == set(node_field.metadata["choices"]) == set(EXPLORATION)
 
 
 def test_learning_speed_holds_both_methods_to_one_level():
