@@ -204,7 +204,7 @@ def test_learning_speed_holds_both_methods_to_one_level():
 
 
 def test_selection_needs_a_clear_paired_improvement():
-    from physworld.policy.train import WorldModelScore, clearly_better
+    from physworld.policy.selection import WorldModelScore, clearly_better
 
     base = WorldModelScore([0.012, 0.010, 0.015, 0.011, 0.013, 0.009], [40.0] * 6)
     better = WorldModelScore([e - 0.004 for e in base.errors], [39.0] * 6)  # 4 mm better on every seed
@@ -212,6 +212,36 @@ def test_selection_needs_a_clear_paired_improvement():
     assert clearly_better(better, base)
     assert noisy.error < base.error and not clearly_better(noisy, base)  # a higher return does not count
     assert not clearly_better(base, better) and not clearly_better(base, base)
+
+
+def test_selection_episodes_in_worker_processes_match_the_main_process(demo):
+    """The model-selection episodes run split over SubprocVecEnv's workers; the score must be the
+    one of running them all in one process (episodes are bit-identical per seed)."""
+    from stable_baselines3 import PPO
+
+    from physworld.policy.env import PhysWorldEnv
+    from physworld.policy.selection import SELECT_SEED, score_episode, world_model_score
+    from physworld.policy.train import make_vec_env
+
+    src, plan = demo
+    env_cfg = EnvConfig(mode="residual")
+    cfg = TrainConfig(**dict(TINY, n_envs=2, vec="subproc"))
+    venv = make_vec_env(src, plan, env_cfg, cfg)
+    try:
+        model = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, seed=0, device="cpu",
+                    policy_kwargs=dict(net_arch=[16, 16], log_std_init=-1.0))  # fmt: skip
+        with __import__("torch").no_grad():  # a policy whose actions matter (not near zero)
+            model.policy.action_net.weight.normal_(0.0, 0.5)
+        parallel = world_model_score(model, venv, 3)
+    finally:
+        venv.close()
+    env = PhysWorldEnv(src, plan, env_cfg)
+    try:
+        local = [score_episode(env, model, SELECT_SEED + i) for i in range(3)]
+    finally:
+        env.close()
+    assert parallel.errors == [e for e, _ in local] and parallel.returns == [r for _, r in local]
+    assert len(set(parallel.returns)) == 3  # three different perturbed episodes, not one repeated
 
 
 def test_start_box_centre_does_not_depend_on_the_object_frame():

@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import ArtefactError, ConfigError, PhysWorldError
 from ..io import atomic_file, atomic_write_json, atomic_write_text, read_json
 from .baseline import BaselinePlan
-from .env import EnvConfig, PhysWorldEnv, layout_slices, observation_layout, run_episode
+from .env import EnvConfig, PhysWorldEnv, layout_slices, observation_layout
+from .selection import SelectionEpisodes, Selector
 from .world import WorldSource
 
 POLICY_FORMAT = 1
@@ -89,11 +90,12 @@ class TrainResult:
     curve: list[dict] = field(default_factory=list)
 
 
-def _env_factory(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConfig, seed: int):
+def _env_factory(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConfig, seed: int, slot: int, n_slots: int):
     def make():
         from stable_baselines3.common.monitor import Monitor
 
         env = Monitor(PhysWorldEnv(source, plan, env_cfg), info_keywords=("episode_tracking",))
+        env = SelectionEpisodes(env, lambda: PhysWorldEnv(source, plan, env_cfg), slot, n_slots)
         env.reset(seed=seed)
         return env
 
@@ -101,9 +103,12 @@ def _env_factory(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConfig, se
 
 
 def make_vec_env(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConfig, cfg: TrainConfig):
+    """The training envs (one process each with ``vec="subproc"``), each of which also hosts its share
+    of the model-selection episodes (:class:`~physworld.policy.selection.SelectionEpisodes`)."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    fns = [_env_factory(source, plan, env_cfg, cfg.seed * 1000 + i) for i in range(cfg.n_envs)]
+    n = cfg.n_envs
+    fns = [_env_factory(source, plan, env_cfg, cfg.seed * 1000 + i, i, n) for i in range(n)]
     if cfg.vec == "subproc" and cfg.n_envs > 1:
         return SubprocVecEnv(fns, start_method="forkserver")
     return DummyVecEnv(fns)
@@ -120,76 +125,6 @@ def params_finite(model) -> bool:
 MODEL_SUCCESS_POS = 0.03  # m
 MODEL_SUCCESS_ROT = float(np.deg2rad(20.0))
 PROGRESS_EVERY = 256  # env steps between progress(None-curve) calls (lets a caller cancel promptly)
-
-
-SELECT_SEED = 20_000
-SELECT_ROT_WEIGHT = 0.05  # m per rad in the placement error: 10 deg counts like 0.9 cm
-
-
-@dataclass(frozen=True)
-class WorldModelScore:
-    """Deterministic episodes of a policy in the world model on fixed seeds: per-episode placement
-    error (m: final object-to-target distance + ``SELECT_ROT_WEIGHT`` x angle) and return."""
-
-    errors: list[float]
-    returns: list[float]
-
-    @property
-    def error(self) -> float:
-        return float(np.mean(self.errors))
-
-
-def world_model_score(model, env: PhysWorldEnv, episodes: int) -> WorldModelScore:
-    errors, returns = [], []
-    for i in range(episodes):
-        total, info = run_episode(env, lambda obs: model.predict(obs, deterministic=True)[0], SELECT_SEED + i)
-        errors.append(float(info["final_pos_err"] + SELECT_ROT_WEIGHT * info["final_rot_err"]))
-        returns.append(float(total))
-    return WorldModelScore(errors, returns)
-
-
-def clearly_better(candidate: WorldModelScore, incumbent: WorldModelScore, z: float = 2.0) -> bool:
-    """Paired test on the same seeds: the candidate's placement error is lower by more than ``z``
-    standard errors of the per-seed differences (a lucky draw of a few episodes is not enough)."""
-    d = np.asarray(incumbent.errors) - np.asarray(candidate.errors)  # > 0: candidate better
-    if d.size == 0 or d.mean() <= 0:
-        return False
-    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else np.inf
-    return bool(d.mean() > z * se)
-
-
-class Selector:
-    """Model selection in the world model (never the ground truth). The policy at the start of training
-    (for the residual: near-zero actions, i.e. the baseline plan) is the incumbent; a later policy
-    replaces it only when it places the object CLEARLY better on the same fixed-seed episodes
-    (:func:`clearly_better`). The return is recorded but does not decide: it sums tracking along the
-    whole episode, and a higher return came with a worse final placement in the measurements of
-    docs/policy.md. So the delivered policy is never one that merely looked better by chance."""
-
-    def __init__(self, env: PhysWorldEnv | None, episodes: int):
-        self.env, self.episodes = env, episodes
-        self.best: WorldModelScore | None = None
-        self.best_state, self.best_steps, self.history = None, 0, []
-
-    def update(self, model) -> None:
-        import copy
-
-        if self.env is None:
-            return
-        score = world_model_score(model, self.env, self.episodes)
-        take = self.best is None or clearly_better(score, self.best)
-        self.history.append({"steps": int(model.num_timesteps), "error_m": score.error,
-                             "return": float(np.mean(score.returns)), "taken": take})  # fmt: skip
-        if take:
-            self.best, self.best_steps = score, int(model.num_timesteps)
-            self.best_state = copy.deepcopy(model.policy.state_dict())
-
-    def restore_best(self, model) -> dict:
-        if self.best_state is not None:
-            model.policy.load_state_dict(self.best_state)
-        return {"steps": self.best_steps, "error_m": self.best.error if self.best else None,
-                "episodes": self.episodes, "rule": "placement error lower by > 2 standard errors (paired seeds)",
-                "history": self.history}  # fmt: skip
 
 
 def _callback(
@@ -365,8 +300,7 @@ def train_policy(
         t0 = time.perf_counter()
         remaining = cfg.total_steps - done
         if remaining > 0:
-            selector = Selector(PhysWorldEnv(source, plan, env_cfg) if cfg.select_every > 0 else None,
-                                cfg.select_episodes)  # fmt: skip
+            selector = Selector(venv if cfg.select_every > 0 else None, cfg.select_episodes)
             cb = _callback(out_dir, cfg, meta, curve, t0, wall0, progress, selector)
             try:
                 model.learn(remaining, callback=cb, reset_num_timesteps=False, progress_bar=cfg.progress_bar)
@@ -381,10 +315,9 @@ def train_policy(
                 raise
         save_checkpoint(model, out_dir, meta, curve, wall0 + time.perf_counter() - t0)  # what --resume continues
         selection = None
-        if remaining > 0 and selector.env is not None:
+        if remaining > 0 and selector.active:
             selector.update(model)
             selection = selector.restore_best(model)
-            selector.env.close()
         wall = wall0 + time.perf_counter() - t0
         with atomic_file(out_dir / "policy.zip") as tmp:
             model.save(tmp)
