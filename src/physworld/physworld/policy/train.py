@@ -66,6 +66,7 @@ class TrainConfig:
     log_std_init: float = -3.0
     net_arch: tuple[int, ...] = (128, 128)
     use_sde: bool = True
+    sde_sample_freq: int = -1  # gSDE: steps between new noise matrices (-1: once per rollout; 0: the plan's horizon)
     critic_warmup_steps: int = 2048  # actor frozen while the value function learns the baseline's returns
     checkpoint_every: int = 8192  # env steps
     select_every: int = 4096  # env steps between model-selection evaluations in the world model (0 = off)
@@ -291,7 +292,7 @@ def train_policy(
                 "MlpPolicy", venv, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
                 learning_rate=cfg.learning_rate, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
                 clip_range=cfg.clip_range, ent_coef=cfg.ent_coef, seed=cfg.seed, device=device, verbose=0,
-                use_sde=cfg.use_sde, sde_sample_freq=-1,
+                use_sde=cfg.use_sde, sde_sample_freq=cfg.sde_sample_freq or plan.horizon,
                 policy_kwargs=dict(net_arch=list(cfg.net_arch), log_std_init=cfg.log_std_init),
             )  # fmt: skip
             done = 0
