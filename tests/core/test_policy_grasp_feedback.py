@@ -51,6 +51,19 @@ def test_the_world_model_rejects_a_grasp_that_does_not_hold_the_object(demo):
     assert rows[1]["return"] > rows[0]["return"] and rows[0]["final_pos_err_m"] > 0.05
 
 
+def test_another_grasp_must_beat_the_baselines_by_the_margin():
+    from physworld.policy.grasp_feedback import chosen_index
+
+    # 100-step episodes: 0.7 more return (0.007 per step) is within the world model's error
+    assert chosen_index([33.1, 31.8, 33.8], [100] * 3, 0.05) == 0
+    assert chosen_index([-23.9, -0.7, 6.1], [100] * 3, 0.05) == 2  # holds where the baseline's drops
+    assert chosen_index([10.0, 16.0, 16.0], [100] * 3, 0.05) == 1  # a tie keeps the better-scored one
+    assert chosen_index([33.1, 33.8], [100] * 2, 0.0) == 1  # min_gain 0: the highest return
+    assert chosen_index([40.0, 30.0], [100] * 2, 0.05) == 0
+    with pytest.raises(InputError, match="min_gain"):
+        GraspSelectionConfig(min_gain=-0.1)
+
+
 def test_world_model_return_is_reproducible(demo):
     _, source, plans = demo
     from physworld.policy.env import EnvConfig

@@ -50,13 +50,16 @@ def _grasp_candidates_arg(p) -> None:
                    help="feasible grasp proposals executed in the world model before training; the residual "
                         "refines the plan of the one with the highest return (1: the best-scored grasp, as the "
                         "baseline; default 8)")  # fmt: skip
+    p.add_argument("--grasp-min-gain", type=float, default=0.05,
+                   help="mean return per step another grasp must gain in the world model over the best-scored "
+                        "one to replace it (default 0.05; 0: the highest return wins)")  # fmt: skip
 
 
 def grasp_selection(args):
-    """The :class:`GraspSelectionConfig` of ``--grasp-candidates``."""
+    """The :class:`GraspSelectionConfig` of ``--grasp-candidates`` and ``--grasp-min-gain``."""
     from .policy.grasp_feedback import GraspSelectionConfig
 
-    return GraspSelectionConfig(candidates=args.grasp_candidates)
+    return GraspSelectionConfig(candidates=args.grasp_candidates, min_gain=args.grasp_min_gain)
 
 
 def _plan_with_progress(bundle, moved, selection, args):

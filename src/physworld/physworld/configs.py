@@ -174,6 +174,10 @@ class ResidualPolicyConfig:
         8, "feasible grasps executed in the world model before training; the residual refines the plan of the "
         "one with the highest return (1 = the best-scored grasp, as the baseline)", range=(1, 60),
     )  # fmt: skip
+    grasp_min_gain: float = param(
+        0.05, "mean return per step another grasp must gain in the world model over the best-scored one to "
+        "replace it (0 = the highest return wins)", range=(0.0, 2.0),
+    )  # fmt: skip
     joint_names: list[str] = param(
         [f"panda_joint{i}" for i in range(1, 8)], "arm joints in joint_states / the command", read_only=True
     )

@@ -135,7 +135,11 @@ class ResidualPolicyNode(ManagedNode):
             out_dir = out_dir.parent if out_dir.suffix == ".zip" else out_dir
         else:
             out_dir = Path(goal.out_dir or Path(self.cfg.run_root) / f"policy_{task}_{goal.seed}")
-        selection = GraspSelectionConfig(self.cfg.grasp_candidates) if self.cfg.mode == "residual" else None
+        selection = (
+            GraspSelectionConfig(self.cfg.grasp_candidates, min_gain=self.cfg.grasp_min_gain)
+            if self.cfg.mode == "residual"
+            else None
+        )
         # feedback (env_steps 0) after each grasp candidate; cancel and deactivation are honoured there too
         source, plan = plan_for_training(goal.bundle_path, out_dir, resume, moved=moved, selection=selection,
                                          progress=lambda i, n: progress({"steps": 0}))  # fmt: skip
