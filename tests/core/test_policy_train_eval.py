@@ -64,6 +64,15 @@ def test_train_writes_policy_with_metadata_and_resumes(demo, tmp_path):
         train_policy(src, plan, out, "demo_box", None, TrainConfig(**TINY), EnvConfig(mode="scratch"), resume=True)
 
 
+def test_gsde_noise_can_be_redrawn_once_per_episode(demo, tmp_path):
+    from stable_baselines3 import PPO
+
+    src, plan = demo
+    train_policy(src, plan, tmp_path / "p", "demo_box", None, TrainConfig(**dict(TINY, sde_sample_freq=0)),
+                 EnvConfig(mode="residual"))  # fmt: skip
+    assert PPO.load(tmp_path / "p" / "policy.zip", device="cpu").sde_sample_freq == plan.horizon
+
+
 def test_nan_weights_never_overwrite_the_last_good_checkpoint(demo, tmp_path):
     import torch
 
