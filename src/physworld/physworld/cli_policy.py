@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--exploration", choices=("gsde", "gaussian"), default="gsde",  # policy.train.EXPLORATION
                    help="PPO exploration noise: gsde (state-dependent, drawn once per rollout; default) or "
                         "gaussian (independent per step, std 0.1)")  # fmt: skip
-    _grasp_candidates_arg(p)
+    _grasp_choice_args(p)
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.zip")
     run.add_argument("--overwrite", action="store_true", help="start over even if OUT holds a run")
@@ -39,13 +39,13 @@ def register(sub) -> None:
     e.add_argument("--scene-seed", type=int, default=0, help="seed of the task scene (default 0)")
     e.add_argument("--n-envs", type=int, default=2)
     e.add_argument("--vec", choices=("subproc", "dummy"), default="subproc")
-    _grasp_candidates_arg(e)
+    _grasp_choice_args(e)
     e.add_argument("--retrain", action="store_true", help="train again even if OUT/<task>/<method> has a policy")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=run_evaluate)
 
 
-def _grasp_candidates_arg(p) -> None:
+def _grasp_choice_args(p) -> None:
     p.add_argument("--grasp-candidates", type=int, default=8,
                    help="feasible grasp proposals executed in the world model before training; the residual "
                         "refines the plan of the one with the highest return (1: the best-scored grasp, as the "
