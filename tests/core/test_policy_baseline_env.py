@@ -72,6 +72,65 @@ def test_open_loop_baseline_moves_the_box_in_the_world_model(demo):
         env.close()
 
 
+def _finger_gap_and_slide(env, plan):
+    """Largest |q1 - q2| of the finger joints (m) and the largest travel of the object along the hand's
+    y axis (the closing axis) while it is held in the track phase of an open-loop episode."""
+    import pybullet as p
+
+    from physworld.policy import geometry as geo
+
+    w = env.world
+    env.reset(seed=3)
+    gaps, slide, done = [], [], False
+    while not done:
+        _, _, done, _, info = env.step(np.zeros(6))
+        if info["phase"] == "track":
+            q = [p.getJointState(w.robot.body, j, physicsClientId=w.client)[0] for j in w.robot.finger_joints]
+            gaps.append(abs(q[0] - q[1]))
+            slide.append(geo.compose(geo.inverse(env.ctrl.ee_pose()), w.object_pose(w.moved))[1])
+    return max(gaps), float(np.ptp(slide))
+
+
+def test_fingers_close_symmetrically_and_the_held_object_stays_put(demo, monkeypatch):
+    """The two finger joints are geared (sim.assets.couple_fingers): a held box stays centred in the
+    hand. Uncoupled, each finger pushed with its full force on its own and the pair drifted with the
+    box along the closing axis (+-1.8 cm on stack_block while the hand stood still)."""
+    import physworld.sim.assets as assets
+
+    path, _, plan = demo
+    env = PhysWorldEnv(WorldSource("bundle", str(path)), plan, EnvConfig())
+    try:
+        gap, slide = _finger_gap_and_slide(env, plan)
+    finally:
+        env.close()
+    assert gap < 0.002 and slide < 0.003, (gap, slide)
+
+    monkeypatch.setattr(assets, "couple_fingers", lambda *a, **k: None)  # the check can fail: uncoupled
+    env = PhysWorldEnv(WorldSource("bundle", str(path)), plan, EnvConfig())
+    try:
+        gap_free, slide_free = _finger_gap_and_slide(env, plan)
+    finally:
+        env.close()
+    assert gap_free > 0.005 and slide_free > 0.005, (gap_free, slide_free)
+
+
+def test_finger_gear_is_created_once_per_robot():
+    import pybullet as p
+
+    from physworld.policy.world import load_panda, robot_handle
+
+    client = p.connect(p.DIRECT)
+    try:
+        robot = load_panda(client, np.array([0, 0, 0, 0, 0, 0, 1.0]))
+        robot_handle(client, robot.body, robot.base_pose)  # wrapping the same robot again
+        gears = [p.getConstraintInfo(p.getConstraintUniqueId(k, physicsClientId=client), physicsClientId=client)
+                 for k in range(p.getNumConstraints(physicsClientId=client))]  # fmt: skip
+        assert len(gears) == 1 and gears[0][4] == p.JOINT_GEAR
+        assert {gears[0][1], gears[0][3]} == set(robot.finger_joints)
+    finally:
+        p.disconnect(client)
+
+
 @pytest.mark.parametrize("mode", ["residual", "scratch"])
 def test_env_passes_the_gymnasium_checker_and_is_deterministic(demo, mode):
     path, _, plan = demo

@@ -121,6 +121,8 @@ def robot_handle(client: int, body: int, base_pose: np.ndarray, home=PANDA_HOME)
     """Describe a loaded Panda: arm/finger joints by type and name, EE = ``panda_grasptarget``."""
     import pybullet as p
 
+    from ..sim.assets import couple_fingers
+
     arm, fingers, ee = [], [], None
     lower, upper = [], []
     for j in range(p.getNumJoints(body, physicsClientId=client)):
@@ -138,6 +140,7 @@ def robot_handle(client: int, body: int, base_pose: np.ndarray, home=PANDA_HOME)
         raise ArtefactError(f"robot body {body} is not a Panda with 7 arm joints, 2 fingers and a grasp-target link")
     for j in fingers:
         p.changeDynamics(body, j, lateralFriction=FINGER_FRICTION, physicsClientId=client)
+    couple_fingers(client, body, fingers)  # idempotent: the ground-truth scene's robot has its gear already
     for j, q in zip(arm, home):
         p.resetJointState(body, j, q, physicsClientId=client)
     for j in fingers:

@@ -228,6 +228,7 @@ def _load_robot(client: int) -> RobotInfo:
         p.resetJointState(body, j, q, physicsClientId=client)
     for j in fingers:
         p.resetJointState(body, j, FINGER_OPEN, physicsClientId=client)
+    assets.couple_fingers(client, body, fingers)
     p.setJointMotorControlArray(
         body, arm, p.POSITION_CONTROL, targetPositions=list(HOME_Q), forces=fmax, physicsClientId=client
     )
