@@ -9,7 +9,7 @@ import pytest
 from physworld.errors import ArtefactError, ConfigError, InputError, UnknownTaskError
 from physworld.policy.baseline import TRACK, make_plan
 from physworld.policy.demo import make_demo_bundle
-from physworld.policy.env import EnvConfig
+from physworld.policy.env import EnvConfig, observation_layout
 from physworld.policy.rollout import classify
 from physworld.policy.train import TrainConfig, TrainingDiverged, load_policy, save_checkpoint, train_policy
 from physworld.policy.world import WorldSource
@@ -71,6 +71,25 @@ def test_gsde_noise_can_be_redrawn_once_per_episode(demo, tmp_path):
     train_policy(src, plan, tmp_path / "p", "demo_box", None, TrainConfig(**dict(TINY, sde_sample_freq=0)),
                  EnvConfig(mode="residual"))  # fmt: skip
     assert PPO.load(tmp_path / "p" / "policy.zip", device="cpu").sde_sample_freq == plan.horizon
+
+
+def test_untrained_residual_is_exactly_the_baseline_and_still_learns(demo, tmp_path):
+    """The residual's action head starts at zero (TrainConfig.zero_init_residual): with the actor still
+    frozen (critic warm-up) the policy's action is exactly 0 for any observation; once the actor
+    trains, the head moves. SB3's own init (zero_init_residual False) and scratch mode are not zero."""
+    from stable_baselines3 import PPO
+
+    src, plan = demo
+    n_obs = sum(n for _, n in observation_layout("residual"))
+    obs = np.random.default_rng(0).uniform(-1, 1, (32, n_obs)).astype(np.float32)
+
+    def actions(out, **kw):
+        train_policy(src, plan, out, "demo_box", None, TrainConfig(**dict(TINY, **kw)), EnvConfig(mode="residual"))
+        return PPO.load(out / "checkpoint.zip", device="cpu").predict(obs, deterministic=True)[0]
+
+    assert np.array_equal(actions(tmp_path / "frozen"), np.zeros((32, 6), np.float32))
+    assert np.abs(actions(tmp_path / "sb3_init", zero_init_residual=False)).max() > 0
+    assert np.abs(actions(tmp_path / "learning", critic_warmup_steps=0)).max() > 0
 
 
 def test_nan_weights_never_overwrite_the_last_good_checkpoint(demo, tmp_path):

@@ -68,6 +68,9 @@ class TrainConfig:
     use_sde: bool = True
     sde_sample_freq: int = -1  # gSDE: steps between new noise matrices (-1: once per rollout; 0: the plan's horizon)
     critic_warmup_steps: int = 2048  # actor frozen while the value function learns the baseline's returns
+    # residual mode: the action head starts at zero weights and bias, so the untrained policy's mean
+    # action is exactly 0 (the baseline plan), as in residual policy learning (Silver et al. 2018)
+    zero_init_residual: bool = True
     checkpoint_every: int = 8192  # env steps
     select_every: int = 4096  # env steps between model-selection evaluations in the world model (0 = off)
     select_episodes: int = 10  # deterministic episodes (fixed seeds) per selection evaluation
@@ -113,6 +116,21 @@ def make_vec_env(source: WorldSource, plan: BaselinePlan, env_cfg: EnvConfig, cf
     if cfg.vec == "subproc" and cfg.n_envs > 1:
         return SubprocVecEnv(fns, start_method="forkserver")
     return DummyVecEnv(fns)
+
+
+def zero_action_head(model) -> None:
+    """Zero the weights and bias of the policy's action head: the deterministic action is then 0 for
+    every observation. SB3's orthogonal init (gain 0.01) left the untrained residual at small
+    observation-dependent actions (up to 0.4 mm and 0.002 rad on book_in_shelf and pour_fish); when
+    the model selection kept the start of training, that was delivered instead of the baseline it was
+    scored as, and the ground-truth outcome differed from the open-loop plan's on up to 2 of 10
+    rollouts, either way. gSDE exploration does not depend on this layer, and its gradient (the
+    latent features) is not zero, so learning starts as before."""
+    import torch
+
+    with torch.no_grad():
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.zero_()
 
 
 def params_finite(model) -> bool:
@@ -295,6 +313,8 @@ def train_policy(
                 use_sde=cfg.use_sde, sde_sample_freq=cfg.sde_sample_freq or plan.horizon,
                 policy_kwargs=dict(net_arch=list(cfg.net_arch), log_std_init=cfg.log_std_init),
             )  # fmt: skip
+            if env_cfg.mode == "residual" and cfg.zero_init_residual:
+                zero_action_head(model)
             done = 0
         # our own curve/report replace SB3's logger; without this it makes a /tmp/SB3-<date> folder per run
         model.set_logger(Logger(folder=None, output_formats=[]))
