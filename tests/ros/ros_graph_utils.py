@@ -35,8 +35,17 @@ def call(client, request, timeout: float = 10.0, response_timeout: float | None 
 
 
 def call_service(node, srv_type, name: str, request, timeout: float = 10.0):
-    """Call ``name`` through :func:`service_client` (the executor spins ``node`` in another thread)."""
-    return call(service_client(node, srv_type, name), request, timeout)
+    """Call ``name`` through :func:`service_client` (the executor spins ``node`` in another thread).
+    A client that does not see the service within ``timeout`` s is replaced by a new one, which gets
+    another ``timeout`` s: in the full suite a client of a service that was up was now and then never
+    matched (rmw_fastrtps, 2 busy cores: "service arm_controller/change_state did not appear" after
+    30 s while get_state on the same node answered); new endpoints are matched afresh."""
+    client = service_client(node, srv_type, name)
+    if not client.wait_for_service(timeout_sec=timeout):
+        node.destroy_client(client)
+        del node.__dict__["_test_service_clients"][name]
+        client = service_client(node, srv_type, name)
+    return call(client, request, timeout)
 
 
 def change_state(node, target: str, transition: str, timeout: float = 30.0) -> bool:
