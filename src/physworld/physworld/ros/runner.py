@@ -18,19 +18,16 @@ def spin_node(make_node: Callable[[], Node], args=None, num_threads: int | None 
     rclpy.init(args=args)
     node = None
     try:
-        try:
-            node = make_node()
-            executor = MultiThreadedExecutor(num_threads=num_threads)
-            executor.add_node(node)
-            executor.spin()
-        except ExternalShutdownException:
-            pass
-        except Exception:
-            if rclpy.ok():
-                raise
-            # the constructor failed on the context a Ctrl-C had just shut down ("context is invalid")
-    except KeyboardInterrupt:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (ExternalShutdownException, KeyboardInterrupt):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # the constructor failed on the context a Ctrl-C had just shut down ("context is invalid")
     finally:
         try:
             if node is not None:
