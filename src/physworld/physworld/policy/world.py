@@ -106,22 +106,25 @@ class ManipWorld:
 
 
 def load_panda(client: int, base_pose: np.ndarray, urdf: str | Path | None = None) -> RobotHandle:
-    """Load the Franka Panda (fixed base) at ``base_pose`` and put it at its home configuration."""
+    """Load the Franka Panda (fixed base) at ``base_pose``, gear its fingers
+    (:func:`physworld.sim.assets.couple_fingers`) and put it at its home configuration."""
     import pybullet as p
 
     if urdf is None:
         from ..sim.assets import panda_urdf_path
 
         urdf = panda_urdf_path()
+    from ..sim.assets import couple_fingers
+
     body = p.loadURDF(str(urdf), list(base_pose[:3]), list(base_pose[3:7]), useFixedBase=True, physicsClientId=client)
-    return robot_handle(client, body, base_pose)
+    robot = robot_handle(client, body, base_pose)
+    couple_fingers(client, body, robot.finger_joints)
+    return robot
 
 
 def robot_handle(client: int, body: int, base_pose: np.ndarray, home=PANDA_HOME) -> RobotHandle:
     """Describe a loaded Panda: arm/finger joints by type and name, EE = ``panda_grasptarget``."""
     import pybullet as p
-
-    from ..sim.assets import couple_fingers
 
     arm, fingers, ee = [], [], None
     lower, upper = [], []
@@ -140,7 +143,6 @@ def robot_handle(client: int, body: int, base_pose: np.ndarray, home=PANDA_HOME)
         raise ArtefactError(f"robot body {body} is not a Panda with 7 arm joints, 2 fingers and a grasp-target link")
     for j in fingers:
         p.changeDynamics(body, j, lateralFriction=FINGER_FRICTION, physicsClientId=client)
-    couple_fingers(client, body, fingers)  # idempotent: the ground-truth scene's robot has its gear already
     for j, q in zip(arm, home):
         p.resetJointState(body, j, q, physicsClientId=client)
     for j in fingers:

@@ -512,16 +512,11 @@ FINGER_GEAR_MAX_FORCE = 50.0  # N
 
 def couple_fingers(client: int, body: int, fingers: list[int]) -> int:
     """Couple the two finger joints of ``body`` by a gear (ratio -1: they open and close symmetrically
-    about the hand's centre; see ``FINGER_GEAR_ERP``); returns the constraint id. Idempotent: a gear
-    already coupling these fingers is reused."""
+    about the hand's centre; see ``FINGER_GEAR_ERP``); returns the constraint id. Called once per
+    loaded Panda, by its loader (``sim.world`` for the task scene, ``policy.world.load_panda``)."""
     import pybullet as p
 
     a, b = fingers
-    for k in range(p.getNumConstraints(physicsClientId=client)):
-        cid = p.getConstraintUniqueId(k, physicsClientId=client)
-        info = p.getConstraintInfo(cid, physicsClientId=client)
-        if info[0] == body and info[2] == body and {info[1], info[3]} == {a, b} and info[4] == p.JOINT_GEAR:
-            return cid
     zero = [0, 0, 0]
     cid = p.createConstraint(body, a, body, b, p.JOINT_GEAR, [1, 0, 0], zero, zero, physicsClientId=client)
     p.changeConstraint(cid, gearRatio=-1, erp=FINGER_GEAR_ERP, maxForce=FINGER_GEAR_MAX_FORCE, physicsClientId=client)
