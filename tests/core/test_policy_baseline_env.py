@@ -72,7 +72,7 @@ def test_open_loop_baseline_moves_the_box_in_the_world_model(demo):
         env.close()
 
 
-def _finger_gap_and_slide(env, plan):
+def _finger_gap_and_slide(env):
     """Largest |q1 - q2| of the finger joints (m) and the largest travel of the object along the hand's
     y axis (the closing axis) while it is held in the track phase of an open-loop episode."""
     import pybullet as p
@@ -100,7 +100,7 @@ def test_fingers_close_symmetrically_and_the_held_object_stays_put(demo, monkeyp
     path, _, plan = demo
     env = PhysWorldEnv(WorldSource("bundle", str(path)), plan, EnvConfig())
     try:
-        gap, slide = _finger_gap_and_slide(env, plan)
+        gap, slide = _finger_gap_and_slide(env)
     finally:
         env.close()
     assert gap < 0.002 and slide < 0.003, (gap, slide)
@@ -108,7 +108,7 @@ def test_fingers_close_symmetrically_and_the_held_object_stays_put(demo, monkeyp
     monkeypatch.setattr(assets, "couple_fingers", lambda *a, **k: None)  # the check can fail: uncoupled
     env = PhysWorldEnv(WorldSource("bundle", str(path)), plan, EnvConfig())
     try:
-        gap_free, slide_free = _finger_gap_and_slide(env, plan)
+        gap_free, slide_free = _finger_gap_and_slide(env)
     finally:
         env.close()
     assert gap_free > 0.005 and slide_free > 0.005, (gap_free, slide_free)

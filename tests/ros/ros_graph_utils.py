@@ -15,11 +15,14 @@ def wait_future(future, timeout: float, what: str):
     return future.result()
 
 
-def service_client(node, srv_type, name: str):
+def service_client(node, srv_type, name: str, renew: bool = False):
     """The client of service ``name`` on ``node``, created on first use and reused afterwards: a client
     created later, while a long goal ran, was now and then never matched within 30 s (full suite here
-    and in CI), while the first client of a name kept working."""
+    and in CI), while the first client of a name kept working. ``renew``: destroy the cached client
+    and make a new one (new endpoints, matched afresh)."""
     clients = node.__dict__.setdefault("_test_service_clients", {})
+    if renew and name in clients:
+        node.destroy_client(clients.pop(name))
     if name not in clients:
         clients[name] = node.create_client(srv_type, name)
     return clients[name]
@@ -39,12 +42,10 @@ def call_service(node, srv_type, name: str, request, timeout: float = 10.0):
     A client that does not see the service within ``timeout`` s is replaced by a new one, which gets
     another ``timeout`` s: in the full suite a client of a service that was up was now and then never
     matched (rmw_fastrtps, 2 busy cores: "service arm_controller/change_state did not appear" after
-    30 s while get_state on the same node answered); new endpoints are matched afresh."""
+    30 s while get_state on the same node answered)."""
     client = service_client(node, srv_type, name)
     if not client.wait_for_service(timeout_sec=timeout):
-        node.destroy_client(client)
-        del node.__dict__["_test_service_clients"][name]
-        client = service_client(node, srv_type, name)
+        client = service_client(node, srv_type, name, renew=True)
     return call(client, request, timeout)
 
 
