@@ -143,11 +143,13 @@ def test_failure_classification_rules(demo):
 
 def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):
     from physworld.policy.baseline import BaselinePlan
+    from physworld.policy.env import RandomizationConfig
     from physworld.policy.evaluate import EvalConfig, evaluate
     from physworld.policy.grasp_feedback import GraspSelectionConfig
 
-    cfg = EvalConfig(seeds=1, world_model="oracle", train_steps=192, vec="dummy", n_envs=1, n_steps=64,
-                     batch_size=64, progress=False, settle_s=0.2,
+    rand = RandomizationConfig(mass=0.1, friction=0.05, pos_xy=0.02, yaw_deg=8.0)
+    cfg = EvalConfig(seeds=1, first_seed=10_007, world_model="oracle", train_steps=192, vec="dummy", n_envs=1,
+                     n_steps=64, batch_size=64, progress=False, settle_s=0.2, rand=rand,
                      methods=("baseline", "residual", "scratch", "wm_grasp"),
                      selection=GraspSelectionConfig(candidates=2, episodes=1))  # fmt: skip
     res = evaluate(["stack_block"], tmp_path, cfg)
@@ -161,6 +163,12 @@ def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):
     assert np.allclose(BaselinePlan.load(tmp_path / "stack_block" / "residual" / trained_on).ee, chosen.ee)
     for m in t["methods"].values():
         assert m["rollouts"] == 1 and m["successes"] + sum(m["failures"].values()) == 1
+        assert [d["seed"] for d in m["rollout_details"]] == [10_007]
+        assert abs(m["rollout_details"][0]["perturbation"]["moved_pose_delta"]["xy"][0]) <= 0.02
+    # one set of perturbation ranges: the policies were trained in the world model with the evaluation's
+    for method in ("residual", "scratch"):
+        meta = json.loads((tmp_path / "stack_block" / method / "policy.json").read_text())
+        assert meta["env_config"]["rand"] == {"mass": 0.1, "friction": 0.05, "pos_xy": 0.02, "yaw_deg": 8.0}
     assert t["reconstruction_gap"]["flagged"] is False  # the oracle bundle is the truth
     assert t["methods"]["residual"]["train_env_steps"] == 192
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -183,6 +191,13 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
     assert "candidates >= 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["train", "--task", "stack_block", "--bundle", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
     assert "scene bundle directory not found" in capsys.readouterr().err
+    assert main(["evaluate", "--tasks", "stack_block", "--perturb-xy", "-0.01", "--out", str(tmp_path / "e")]) == 1
+    assert "perturbation ranges must be finite and >= 0" in capsys.readouterr().err
+    assert main(["train", "--task", "stack_block", "--perturb-mass", "1.0", "--out", str(tmp_path / "t")]) == 1
+    assert "fractions below 1" in capsys.readouterr().err
+    assert main(["evaluate", "--tasks", "stack_block", "--first-seed", "-1", "--out", str(tmp_path / "e")]) == 1
+    assert "--first-seed must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "t").exists()
 
 
 def test_train_cli_exploration_choice():

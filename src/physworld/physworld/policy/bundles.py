@@ -9,6 +9,7 @@ from pathlib import Path
 from ..bundle import load_bundle
 from ..errors import ArtefactError, BackendError, ConfigError
 from .baseline import BaselineConfig, BaselinePlan, candidate_plans
+from .env import EnvConfig
 from .grasp_feedback import GraspSelectionConfig, select_grasp
 from .world import WorldSource
 
@@ -88,13 +89,17 @@ def plan_for_bundle(
     moved: str | None = None,
     selection: GraspSelectionConfig | None = None,
     progress=None,
+    env_cfg: EnvConfig | None = None,
     **kw,
 ) -> tuple[WorldSource, BaselinePlan]:
     """The world source of a bundle and the plan computed in it: the baseline's (best-scored feasible
     grasp), or with ``selection`` the grasp chosen by executing candidates in the world model
-    (:mod:`physworld.policy.grasp_feedback`; ``progress(i, n)`` after each candidate)."""
+    (:mod:`physworld.policy.grasp_feedback`, episodes perturbed as ``env_cfg``, default
+    :class:`EnvConfig`; ``progress(i, n)`` after each candidate)."""
     source, plans = plans_for_bundle(bundle_dir, cfg, moved, selection.candidates if selection else 1, **kw)
-    return source, (select_grasp(source, plans, cfg=selection, progress=progress) if selection else plans[0])
+    if not selection:
+        return source, plans[0]
+    return source, select_grasp(source, plans, env_cfg or EnvConfig(), cfg=selection, progress=progress)
 
 
 def plan_for_training(
@@ -104,6 +109,7 @@ def plan_for_training(
     moved: str | None = None,
     selection: GraspSelectionConfig | None = None,
     progress=None,
+    env_cfg: EnvConfig | None = None,
 ) -> tuple[WorldSource, BaselinePlan]:
     """:func:`plan_for_bundle` for a training run in ``out_dir``; a resumed run gets the plan its
     checkpoint was trained on (``out_dir/plan.npz``, written when the run started) instead of
@@ -111,4 +117,4 @@ def plan_for_training(
     saved = Path(out_dir) / "plan.npz"
     if resume and saved.exists():
         return _source(load_bundle(bundle_dir), bundle_dir, moved), BaselinePlan.load(saved)
-    return plan_for_bundle(bundle_dir, moved=moved, selection=selection, progress=progress)
+    return plan_for_bundle(bundle_dir, moved=moved, selection=selection, progress=progress, env_cfg=env_cfg)

@@ -58,6 +58,16 @@ class RandomizationConfig:
     pos_xy: float = 0.01  # m, +- on the moved object's x and y (objects resting on it move along)
     yaw_deg: float = 5.0  # +- deg about z
 
+    def __post_init__(self):
+        vals = {"mass": self.mass, "friction": self.friction, "pos_xy": self.pos_xy, "yaw_deg": self.yaw_deg}
+        bad = {k: v for k, v in vals.items() if not (np.isfinite(v) and v >= 0)}
+        if bad:
+            raise InputError(f"perturbation ranges must be finite and >= 0, got {bad}")
+        if self.mass >= 1 or self.friction >= 1:
+            raise InputError(f"mass and friction perturbations are fractions below 1, got {self.mass}, {self.friction}")
+        if self.pos_xy > 0.1 or self.yaw_deg > 180:
+            raise InputError(f"start perturbation at most 0.1 m and 180 deg, got {self.pos_xy} m, {self.yaw_deg} deg")
+
 
 @dataclass(frozen=True)
 class EnvConfig:

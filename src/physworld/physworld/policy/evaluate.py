@@ -1,6 +1,7 @@
 """Benchmark in the ground-truth sim (PhysWorld IV): per task, the world model (reconstructed by
 default) is planned in and trained in; then, for N rollout seeds, each method runs in the TRUE scene
-(true meshes, masses, frictions), perturbed per seed within ``RandomizationConfig`` ranges:
+(true meshes, masses, frictions), perturbed per seed within ``EvalConfig.rand`` (the ranges the grasp
+choice and the training in the world model use too):
 
 - ``baseline``: grasp + plan executed open loop (RIGVid-style; the zero residual),
 - ``residual``: PhysWorld: the grasp chosen with world-model feedback (:mod:`.grasp_feedback`) and
@@ -35,12 +36,13 @@ METHODS = ("baseline", "residual", "scratch")
 ALL_METHODS = (*METHODS, "wm_grasp")
 LEARNED_METHODS = ("residual", "scratch")  # the others run their plan open loop (the zero residual)
 WM_GRASP_METHODS = ("residual", "wm_grasp")  # on the plan of the grasp chosen in the world model
-SEED_OFFSET = 10_000  # rollout seeds never coincide with training env seeds
+SEED_OFFSET = 10_000  # default first rollout seed: never a training env seed
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     seeds: int = 10
+    first_seed: int = SEED_OFFSET  # rollout seeds first_seed .. first_seed + seeds - 1 (held-out sets: another start)
     scene_seed: int = 0
     methods: tuple[str, ...] = METHODS
     world_model: str = "reconstruction"  # or "oracle"
@@ -145,7 +147,7 @@ def evaluate_task(task: str, task_dir: Path, cfg: EvalConfig) -> dict:
     plan.save(task_dir / "plan.npz")
     t_sel = time.perf_counter()
     if choose:
-        wm_plan = select_grasp(source, plans, cfg=cfg.selection)
+        wm_plan = select_grasp(source, plans, EnvConfig(rand=cfg.rand), cfg=cfg.selection)
         wm_plan.save(task_dir / "plan_wm_grasp.npz")
     selection_s = time.perf_counter() - t_sel
     traj = bundle.target_trajectory(spec.moved_object)
@@ -206,7 +208,7 @@ def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig)
                            n_steps=cfg.n_steps, batch_size=cfg.batch_size, progress_bar=cfg.progress)  # fmt: skip
         # an interrupted run (checkpoint, no policy yet) continues from its last good checkpoint
         resume = not cfg.retrain and (pdir / "checkpoint.zip").exists()
-        train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method),
+        train_policy(source, plan, pdir, task, str(bundle_dir), tcfg, EnvConfig(mode=method, rand=cfg.rand),
                      resume=resume, overwrite=not resume)  # fmt: skip
     model, meta, plan = load_policy(pdir)  # the plan the policy was trained on
     if meta["mode"] != method:
@@ -228,7 +230,7 @@ def _rollouts(gt_source, plan, env_cfg, policy, recon_flagged: bool, cfg: EvalCo
     try:
         for s in tqdm(range(cfg.seeds), desc=f"rollouts {method}",
                       disable=not cfg.progress, leave=False):  # fmt: skip
-            r = run_rollout(env, policy, SEED_OFFSET + s, cfg.settle_s)
+            r = run_rollout(env, policy, cfg.first_seed + s, cfg.settle_s)
             reason = classify(r["trace"], plan, r["success"], recon_flagged, cfg.rule)
             if reason:
                 failures[reason] += 1

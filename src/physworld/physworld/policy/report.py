@@ -154,6 +154,11 @@ def plot_curves(results: dict, path: Path) -> bool:
     return True
 
 
+def _seed_range(c: dict) -> str:
+    first = c.get("first_seed", 10_000)  # results.json written before first_seed existed started there
+    return f"{first}..{first + c['seeds'] - 1}"
+
+
 def write_report(out_dir: str | Path, results: dict) -> str:
     """results.md + success.png + failures.png + curves.png; returns the Markdown text."""
     import matplotlib
@@ -167,8 +172,8 @@ def write_report(out_dir: str | Path, results: dict) -> str:
     text = "\n\n".join([
         "# PhysWorld benchmark in the ground-truth sim",
         f"World model: {c['world_model']}; scene seed {c['scene_seed']}; {c['seeds']} rollout seeds per task and "
-        f"method; training budget {c['train_steps']} env steps per policy; perturbations per rollout: "
-        f"{c['rand']}.",
+        f"method ({_seed_range(c)}); training budget {c['train_steps']} env steps per policy; perturbations per "
+        f"rollout: {c['rand']}.",
         "## Success (Fig. 4)", success_table(results), "![success](success.png)",
         "## Failure breakdown (Fig. 6)", failure_table(results), "![failures](failures.png)",
         "## Learning: residual vs scratch (Fig. 7)", learning_table(results),
