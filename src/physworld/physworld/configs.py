@@ -178,6 +178,13 @@ class ResidualPolicyConfig:
         0.05, "mean return per step another grasp must gain in the world model over the best-scored one to "
         "replace it (0 = the highest return wins)", range=(0.0, 2.0),
     )  # fmt: skip
+    # the perturbations of the grasp choice's and PPO's episodes in the world model (policy.env.RandomizationConfig)
+    perturb_xy: float = param(0.01, "+- shift of the moved object's start in x and y per episode (m)", range=(0.0, 0.1))
+    perturb_yaw_deg: float = param(5.0, "+- turn of the moved object's start about z per episode (deg)",
+                                   range=(0.0, 180.0))  # fmt: skip
+    perturb_mass: float = param(0.2, "+- fraction of each movable object's mass per episode", range=(0.0, 0.95))
+    perturb_friction: float = param(0.2, "+- fraction of each movable object's friction per episode",
+                                    range=(0.0, 0.95))  # fmt: skip
     joint_names: list[str] = param(
         [f"panda_joint{i}" for i in range(1, 8)], "arm joints in joint_states / the command", read_only=True
     )

@@ -116,7 +116,7 @@ class ResidualPolicyNode(ManagedNode):
         from ..bundle import load_bundle
         from ..errors import UnknownTaskError
         from ..policy.bundles import plan_for_training
-        from ..policy.env import EnvConfig
+        from ..policy.env import EnvConfig, RandomizationConfig
         from ..policy.grasp_feedback import GraspSelectionConfig
         from ..policy.train import EXPLORATION, TrainConfig, train_policy
         from ..sim.tasks import resolve_task
@@ -140,16 +140,20 @@ class ResidualPolicyNode(ManagedNode):
             if self.cfg.mode == "residual"
             else None
         )
+        c = self.cfg
+        rand = RandomizationConfig(mass=c.perturb_mass, friction=c.perturb_friction, pos_xy=c.perturb_xy,
+                                   yaw_deg=c.perturb_yaw_deg)  # fmt: skip
+        env_cfg = EnvConfig(mode=c.mode, rand=rand)
         # feedback (env_steps 0) after each grasp candidate; cancel and deactivation are honoured there too
         source, plan = plan_for_training(goal.bundle_path, out_dir, resume, moved=moved, selection=selection,
-                                         progress=lambda i, n: progress({"steps": 0}))  # fmt: skip
+                                         progress=lambda i, n: progress({"steps": 0}), env_cfg=env_cfg)  # fmt: skip
         if not plan.ok:
             raise PhysWorldError(f"baseline plan found no feasible grasp in {goal.bundle_path}: {plan.failures}")
         steps = int(goal.total_timesteps or self.cfg.default_total_timesteps)
         tcfg = TrainConfig(total_steps=steps, n_envs=self.cfg.n_envs, vec=self.cfg.vec, seed=int(goal.seed),
                            device=self.cfg.device, progress_bar=False, **EXPLORATION[self.cfg.exploration])  # fmt: skip
         self.get_logger().info(f"train_policy: {task} on {goal.bundle_path}, {steps} env steps -> {out_dir}")
-        return train_policy(source, plan, out_dir, task, goal.bundle_path, tcfg, EnvConfig(mode=self.cfg.mode),
+        return train_policy(source, plan, out_dir, task, goal.bundle_path, tcfg, env_cfg,
                             resume=resume, overwrite=not resume, progress=progress)  # fmt: skip
 
     # --- execute_task -------------------------------------------------------------------------
