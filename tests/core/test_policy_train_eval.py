@@ -1,5 +1,6 @@
 """PPO training (checkpoints, resume, divergence guard), evaluation in the ground-truth sim, CLI."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -173,6 +174,10 @@ def test_evaluate_in_the_ground_truth_sim_writes_results(tmp_path):
     assert t["methods"]["residual"]["train_env_steps"] == 192
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["tasks"]["stack_block"]["methods"]["baseline"]["rollouts"] == 1
+    # the policies are reused, but not under other perturbation ranges than they were trained in
+    with pytest.raises(InputError, match="trained with perturbations"):
+        evaluate(["stack_block"], tmp_path,
+                 dataclasses.replace(cfg, methods=("residual",), rand=RandomizationConfig()))  # fmt: skip
     for f in ("results.md", "success.png", "failures.png", "curves.png"):
         assert (tmp_path / f).exists()
 

@@ -213,6 +213,12 @@ def _policy(method, source, plan, pdir: Path, task, bundle_dir, cfg: EvalConfig)
     model, meta, plan = load_policy(pdir)  # the plan the policy was trained on
     if meta["mode"] != method:
         raise InputError(f"{pdir}: holds a {meta['mode']!r} policy, expected {method!r}")
+    trained_in = env_config_from_meta(meta).rand
+    if trained_in != cfg.rand:
+        raise InputError(
+            f"{pdir}: the policy was trained with perturbations {asdict(trained_in)}, this evaluation asks for "
+            f"{asdict(cfg.rand)}; pass the same --perturb-* values, --retrain, or another --out"
+        )
     curve = []
     import json
 
